@@ -1,0 +1,154 @@
+//! [`Datum`]: one SQL value, and [`Interval`].
+//!
+//! A datum does not carry its SQL type; the type lives in the relation's schema
+//! ([`crate::RelationDesc`]). Values of one base type always use the same variant, so
+//! ordering and equality between datums of a column are well defined. The derived order
+//! puts `Null` first; SQL's `NULLS LAST` default for ascending sorts is applied by the
+//! operators that sort ([`crate::plan::SortKey`]), not by this order.
+
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use ordered_float::OrderedFloat;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Microseconds in a day.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// One SQL value.
+///
+/// Representations: `Date` is days since 1970-01-01; `Time` is microseconds since
+/// midnight; `Timestamp` is microseconds since 1970-01-01 00:00:00 (no zone);
+/// `TimestampTz` is microseconds since the Unix epoch in UTC; `Jsonb` holds the
+/// canonical text of the document (keys sorted, Postgres spacing) so that equal documents
+/// are equal datums.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Datum {
+    Null,
+    Bool(bool),
+    Int16(i16),
+    Int32(i32),
+    Int64(i64),
+    Float32(OrderedFloat<f32>),
+    Float64(OrderedFloat<f64>),
+    Decimal(Decimal),
+    Text(Arc<str>),
+    Bytes(Arc<[u8]>),
+    Date(i32),
+    Time(i64),
+    Timestamp(i64),
+    TimestampTz(i64),
+    Interval(Interval),
+    Jsonb(Arc<str>),
+    Array(Arc<[Datum]>),
+    Record(Arc<[Datum]>),
+}
+
+impl Datum {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Datum::Null)
+    }
+
+    pub fn text(s: &str) -> Datum {
+        Datum::Text(Arc::from(s))
+    }
+
+    pub fn float64(f: f64) -> Datum {
+        Datum::Float64(OrderedFloat(f))
+    }
+
+    pub fn float32(f: f32) -> Datum {
+        Datum::Float32(OrderedFloat(f))
+    }
+
+    /// The boolean inside, or `None` for `NULL` (and for non-booleans).
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Datum::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// Integer value of any integer variant.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Datum::Int16(v) => Some(i64::from(*v)),
+            Datum::Int32(v) => Some(i64::from(*v)),
+            Datum::Int64(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Datum::Text(s) | Datum::Jsonb(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// A Postgres interval: months, days and microseconds kept apart (a month is not a
+/// fixed number of days). Comparison and hashing use Postgres' normalization (a month
+/// counts as 30 days, a day as 24 hours), so `'1 month' = '30 days'` as in Postgres.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Interval {
+    pub months: i32,
+    pub days: i32,
+    pub micros: i64,
+}
+
+impl Interval {
+    pub fn new(months: i32, days: i32, micros: i64) -> Self {
+        Interval {
+            months,
+            days,
+            micros,
+        }
+    }
+
+    /// Total span in microseconds under the 30-day month convention.
+    pub fn normalized_micros(&self) -> i128 {
+        (i128::from(self.months) * 30 + i128::from(self.days)) * i128::from(MICROS_PER_DAY)
+            + i128::from(self.micros)
+    }
+}
+
+impl PartialEq for Interval {
+    fn eq(&self, other: &Self) -> bool {
+        self.normalized_micros() == other.normalized_micros()
+    }
+}
+
+impl Eq for Interval {}
+
+impl PartialOrd for Interval {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Interval {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.normalized_micros().cmp(&other.normalized_micros())
+    }
+}
+
+impl Hash for Interval {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.normalized_micros().hash(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_sorts_first_and_intervals_normalize() {
+        assert!(Datum::Null < Datum::Int64(i64::MIN));
+        assert_eq!(Interval::new(1, 0, 0), Interval::new(0, 30, 0));
+        assert!(Interval::new(0, 1, 0) > Interval::new(0, 0, MICROS_PER_DAY - 1));
+    }
+}

@@ -1,0 +1,399 @@
+//! The dataflow plan IR: what `laaster-sql` lowers a query into and what
+//! `laaster-dataflow` renders into timely/differential operators.
+//!
+//! A [`Plan`] is a tree of relational operators over collections of `(Row, Time, Diff)`.
+//! Every variant's doc says what it computes, what state the rendered operator keeps, and
+//! what it costs per input change (the thing to look at when a view is slow or large).
+//! Each rendered operator produces two collections: `oks` (rows) and `errs` (row-level
+//! evaluation errors, which make reads of the view fail rather than crash a worker).
+//!
+//! Column references inside a node always index that node's *input* row (for
+//! [`Plan::Join`], the concatenation left ++ right).
+
+use std::cmp::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Datum, Diff, EvalError, Row, ScalarExpr, ScalarType};
+
+/// Identifies a catalog item (table or materialized view) whose arrangement a plan reads.
+pub type GlobalId = u64;
+
+/// A relational operator tree. See the module docs for conventions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Plan {
+    /// Reads the arrangement of a table or materialized view.
+    /// State: none (imports a shared trace). Cost: O(1) per change.
+    Get { id: GlobalId, arity: usize },
+    /// A constant collection, emitted once at the dataflow's start time.
+    /// State: none. Cost: once.
+    Constant { rows: Vec<(Row, Diff)>, arity: usize },
+    /// Maps, filters and projects each row (fused; see [`MapFilterProject`]).
+    /// State: none. Cost: O(expression size) per change.
+    Mfp {
+        input: Box<Plan>,
+        mfp: MapFilterProject,
+    },
+    /// Joins two inputs on equality of `left_key` (over left rows) and `right_key` (over
+    /// right rows); rows whose key contains a NULL never match (SQL equality). `residual`
+    /// is evaluated over left ++ right and must be true for a pair to match. Outer kinds
+    /// also emit unmatched rows padded with NULLs. Output: left columns then right columns.
+    /// Empty keys make a cross join (all rows meet on one worker).
+    /// State: both inputs arranged by key (O(|left| + |right|)); outer joins also
+    /// arrange the matched keys. Cost: O(matches) per change.
+    Join {
+        left: Box<Plan>,
+        right: Box<Plan>,
+        left_key: Vec<ScalarExpr>,
+        right_key: Vec<ScalarExpr>,
+        residual: Option<ScalarExpr>,
+        kind: JoinKind,
+    },
+    /// Groups rows by the `group_key` columns and computes `aggregates` per group.
+    /// Output: key columns then one column per aggregate. With an empty key and
+    /// `global` set, exactly one row is produced even for empty input (SQL's
+    /// `SELECT count(*) FROM empty` = 0).
+    /// State: the input arranged by key plus the output (O(|input|)). Cost: O(group size)
+    /// per change to a group (O(1) amortized for counts and sums).
+    Reduce {
+        input: Box<Plan>,
+        group_key: Vec<usize>,
+        aggregates: Vec<AggregateExpr>,
+        global: bool,
+    },
+    /// Keeps, per group, the rows ranked `offset .. offset + limit` by `order` (ties
+    /// broken by the whole row, so the result is deterministic). A `None` limit keeps all
+    /// rows past the offset.
+    /// State: input arranged by group. Cost: O(group size) per change to a group.
+    TopK {
+        input: Box<Plan>,
+        group_key: Vec<usize>,
+        order: Vec<SortKey>,
+        limit: Option<u64>,
+        offset: u64,
+    },
+    /// Appends the value of a ranking window function per row: `ROW_NUMBER`, `RANK` or
+    /// `DENSE_RANK` over `partition` ordered by `order`. With `limit`, only rows whose
+    /// value is at most `limit` are kept (the incremental Top-N for `rn <= N`).
+    /// State: input arranged by partition. Cost: O(partition size) per change.
+    Window {
+        input: Box<Plan>,
+        partition: Vec<usize>,
+        order: Vec<SortKey>,
+        func: WindowFunc,
+        limit: Option<u64>,
+    },
+    /// Each distinct row once. State: arranged input. Cost: O(1) amortized per change.
+    Distinct { input: Box<Plan> },
+    /// Keeps rows with positive multiplicity, clamping negatives to absent
+    /// (`EXCEPT`/`INTERSECT ALL`). State: arranged input. Cost: O(1) per change.
+    Threshold { input: Box<Plan> },
+    /// Multiplies every diff by -1. State: none.
+    Negate { input: Box<Plan> },
+    /// Concatenation of same-arity inputs (`UNION ALL`). State: none.
+    Union { inputs: Vec<Plan> },
+}
+
+/// Which rows of a join survive without a partner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinKind {
+    Inner,
+    LeftOuter,
+    RightOuter,
+    FullOuter,
+}
+
+/// A ranking window function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WindowFunc {
+    RowNumber,
+    Rank,
+    DenseRank,
+}
+
+/// One sort column: `column` of the row, direction, and where NULLs go. Postgres'
+/// defaults are `ASC NULLS LAST` and `DESC NULLS FIRST`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SortKey {
+    pub column: usize,
+    pub descending: bool,
+    pub nulls_last: bool,
+}
+
+impl SortKey {
+    pub fn asc(column: usize) -> SortKey {
+        SortKey {
+            column,
+            descending: false,
+            nulls_last: true,
+        }
+    }
+}
+
+/// Compares two rows by the sort keys (and nothing else).
+pub fn compare_rows(left: &[Datum], right: &[Datum], keys: &[SortKey]) -> Ordering {
+    for key in keys {
+        let (a, b) = (&left[key.column], &right[key.column]);
+        let ordering = match (a.is_null(), b.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) if key.nulls_last => Ordering::Greater,
+            (true, false) => Ordering::Less,
+            (false, true) if key.nulls_last => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (false, false) if key.descending => b.cmp(a),
+            (false, false) => a.cmp(b),
+        };
+        if ordering != Ordering::Equal {
+            return ordering;
+        }
+    }
+    Ordering::Equal
+}
+
+/// An aggregate over the rows of a group: `func(DISTINCT? args ORDER BY order_by)`.
+/// `FILTER (WHERE p)` is planned as arguments that are NULL where `p` is not true (every
+/// aggregate here ignores NULL inputs, `count(*)` being `count(true)`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateExpr {
+    pub func: AggregateFunc,
+    /// Argument expressions over the input row. `string_agg` takes (value, delimiter).
+    pub args: Vec<ScalarExpr>,
+    pub distinct: bool,
+    /// Order of values for `string_agg` / `array_agg`: expressions over the input row.
+    pub order_by: Vec<(ScalarExpr, SortKey)>,
+}
+
+/// The aggregate functions. All ignore NULL arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AggregateFunc {
+    /// Number of non-null argument values (`count(*)` has the argument `true`).
+    Count,
+    /// Sum producing `output` (`bigint` for small ints, `numeric` for bigint and numeric,
+    /// float types for floats). NULL over no non-null values.
+    Sum { output: ScalarType },
+    Min,
+    Max,
+    BoolAnd,
+    BoolOr,
+    /// `string_agg(value, delimiter)`.
+    StringAgg,
+    /// `array_agg(value)`; unlike the others it keeps NULL elements.
+    ArrayAgg,
+}
+
+impl AggregateFunc {
+    /// Whether the aggregate can be maintained by adding and subtracting per change
+    /// (counts and exact sums), rather than by re-reading the group.
+    pub fn is_accumulable(&self) -> bool {
+        match self {
+            AggregateFunc::Count => true,
+            AggregateFunc::Sum { output } => !output.is_float(),
+            _ => false,
+        }
+    }
+}
+
+/// A fused map, filter and project, applied to each row: append `expressions` (each may
+/// read the input and earlier expressions), keep the row only if every predicate is
+/// true, then output the `projection` columns. A predicate is evaluated as soon as the
+/// columns it reads exist, so `WHERE x <> 0` guards a `1 / x` in the select list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapFilterProject {
+    pub input_arity: usize,
+    pub expressions: Vec<ScalarExpr>,
+    pub predicates: Vec<ScalarExpr>,
+    pub projection: Vec<usize>,
+}
+
+impl MapFilterProject {
+    /// The identity on rows of `arity` columns.
+    pub fn identity(arity: usize) -> Self {
+        MapFilterProject {
+            input_arity: arity,
+            expressions: Vec::new(),
+            predicates: Vec::new(),
+            projection: (0..arity).collect(),
+        }
+    }
+
+    pub fn output_arity(&self) -> usize {
+        self.projection.len()
+    }
+
+    pub fn is_identity(&self) -> bool {
+        self.expressions.is_empty()
+            && self.predicates.is_empty()
+            && self.projection.len() == self.input_arity
+            && self.projection.iter().enumerate().all(|(i, &c)| i == c)
+    }
+
+    /// Appends expressions; returns self for chaining.
+    pub fn map(mut self, expressions: impl IntoIterator<Item = ScalarExpr>) -> Self {
+        self.expressions.extend(expressions);
+        self
+    }
+
+    pub fn filter(mut self, predicates: impl IntoIterator<Item = ScalarExpr>) -> Self {
+        self.predicates.extend(predicates);
+        self
+    }
+
+    pub fn project(mut self, columns: Vec<usize>) -> Self {
+        self.projection = columns;
+        self
+    }
+
+    /// Applies the operator to one row. `Ok(None)` means the row was filtered out.
+    pub fn evaluate(&self, row: &[Datum]) -> Result<Option<Row>, EvalError> {
+        let mut datums: Vec<Datum> = row.to_vec();
+        let mut ready = vec![false; self.predicates.len()];
+        let check = |datums: &[Datum], ready: &mut [bool]| -> Result<bool, EvalError> {
+            for (i, predicate) in self.predicates.iter().enumerate() {
+                if ready[i] {
+                    continue;
+                }
+                if predicate.columns().last().is_none_or(|&c| c < datums.len()) {
+                    ready[i] = true;
+                    if predicate.eval(datums)? != Datum::Bool(true) {
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(true)
+        };
+        if !check(&datums, &mut ready)? {
+            return Ok(None);
+        }
+        for expression in &self.expressions {
+            let value = expression.eval(&datums)?;
+            datums.push(value);
+            if !self.predicates.is_empty() && !check(&datums, &mut ready)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(
+            self.projection
+                .iter()
+                .map(|&c| datums[c].clone())
+                .collect(),
+        ))
+    }
+}
+
+impl Plan {
+    /// Number of columns in the output rows.
+    pub fn arity(&self) -> usize {
+        match self {
+            Plan::Get { arity, .. } | Plan::Constant { arity, .. } => *arity,
+            Plan::Mfp { mfp, .. } => mfp.output_arity(),
+            Plan::Join { left, right, .. } => left.arity() + right.arity(),
+            Plan::Reduce {
+                group_key,
+                aggregates,
+                ..
+            } => group_key.len() + aggregates.len(),
+            Plan::Window { input, .. } => input.arity() + 1,
+            Plan::TopK { input, .. }
+            | Plan::Distinct { input }
+            | Plan::Threshold { input }
+            | Plan::Negate { input } => input.arity(),
+            Plan::Union { inputs } => inputs.first().map_or(0, Plan::arity),
+        }
+    }
+
+    /// The catalog items this plan reads.
+    pub fn imports(&self) -> Vec<GlobalId> {
+        let mut ids = Vec::new();
+        self.visit(&mut |p| {
+            if let Plan::Get { id, .. } = p {
+                ids.push(*id);
+            }
+        });
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Calls `f` on every node, parents first.
+    pub fn visit(&self, f: &mut impl FnMut(&Plan)) {
+        f(self);
+        for child in self.children() {
+            child.visit(f);
+        }
+    }
+
+    pub fn children(&self) -> Vec<&Plan> {
+        match self {
+            Plan::Get { .. } | Plan::Constant { .. } => vec![],
+            Plan::Mfp { input, .. }
+            | Plan::Reduce { input, .. }
+            | Plan::TopK { input, .. }
+            | Plan::Window { input, .. }
+            | Plan::Distinct { input }
+            | Plan::Threshold { input }
+            | Plan::Negate { input } => vec![input],
+            Plan::Join { left, right, .. } => vec![left, right],
+            Plan::Union { inputs } => inputs.iter().collect(),
+        }
+    }
+}
+
+/// What an ad hoc `SELECT` does to its result rows after reading them at one timestamp:
+/// sort, skip, limit and project away sort-only columns. Views do not have a
+/// finishing; their `ORDER BY ... LIMIT` is a [`Plan::TopK`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowSetFinishing {
+    pub order: Vec<SortKey>,
+    pub limit: Option<u64>,
+    pub offset: u64,
+    pub projection: Vec<usize>,
+}
+
+impl RowSetFinishing {
+    /// Sorts, offsets, limits and projects `rows` (expanded to one entry per copy).
+    pub fn apply(&self, mut rows: Vec<Row>) -> Vec<Row> {
+        rows.sort_by(|a, b| compare_rows(a, b, &self.order));
+        rows.into_iter()
+            .skip(usize::try_from(self.offset).unwrap_or(usize::MAX))
+            .take(self.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)))
+            .map(|row| row.project(&self.projection))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scalar::Func;
+
+    #[test]
+    fn predicate_guards_later_expression() {
+        // SELECT 10 / x FROM t WHERE x <> 0
+        let mfp = MapFilterProject::identity(1)
+            .map([ScalarExpr::call2(
+                Func::Div,
+                ScalarExpr::literal(Datum::Int64(10), ScalarType::Int64),
+                ScalarExpr::column(0),
+            )])
+            .filter([ScalarExpr::call2(
+                Func::NotEq,
+                ScalarExpr::column(0),
+                ScalarExpr::literal(Datum::Int64(0), ScalarType::Int64),
+            )])
+            .project(vec![1]);
+        assert_eq!(mfp.evaluate(&[Datum::Int64(0)]), Ok(None));
+    }
+
+    #[test]
+    fn nulls_sort_last_ascending_first_descending() {
+        let rows = [vec![Datum::Null], vec![Datum::Int64(1)]];
+        let asc = [SortKey::asc(0)];
+        assert_eq!(compare_rows(&rows[0], &rows[1], &asc), Ordering::Greater);
+        let desc = [SortKey {
+            column: 0,
+            descending: true,
+            nulls_last: false,
+        }];
+        assert_eq!(compare_rows(&rows[0], &rows[1], &desc), Ordering::Less);
+    }
+}
