@@ -1,0 +1,64 @@
+//! What the planner needs to know about existing tables and views.
+
+use laaster_repr::plan::GlobalId;
+use laaster_repr::{RelationDesc, ScalarExpr};
+
+/// Read access to the catalog. Names are already normalized (unquoted identifiers
+/// folded to lower case, as Postgres does).
+pub trait Catalog {
+    /// The item with this name, if any.
+    fn get(&self, name: &str) -> Option<&CatalogItem>;
+    /// The item with this id, if any.
+    fn get_by_id(&self, id: GlobalId) -> Option<&CatalogItem>;
+    /// Every item, in creation order (for suggestions and SHOW).
+    fn items(&self) -> Vec<&CatalogItem>;
+}
+
+/// The kind of a catalog item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ItemKind {
+    /// A table: rows come from INSERT/UPDATE/DELETE (or later a connector).
+    Table,
+    /// A view: a named query, expanded where it is used (nothing is kept).
+    View,
+    /// A materialized view: a dataflow keeps its result up to date and arranged.
+    MaterializedView,
+}
+
+impl ItemKind {
+    /// The Postgres-style name: "table", "view", "materialized view".
+    pub fn name(&self) -> &'static str {
+        match self {
+            ItemKind::Table => "table",
+            ItemKind::View => "view",
+            ItemKind::MaterializedView => "materialized view",
+        }
+    }
+}
+
+/// A table or view known to the catalog.
+#[derive(Clone, Debug)]
+pub struct CatalogItem {
+    pub id: GlobalId,
+    pub name: String,
+    pub kind: ItemKind,
+    pub desc: RelationDesc,
+    /// The statement that created the item, as normalized SQL text.
+    pub create_sql: String,
+    /// For views and materialized views: the defining query's SQL text. A plain view is
+    /// planned by planning this query where the view is referenced.
+    pub query_sql: Option<String>,
+    /// Items this one reads (for DROP ... CASCADE and dependency errors).
+    pub uses: Vec<GlobalId>,
+    /// For tables: defaults and keys.
+    pub table: Option<TableInfo>,
+}
+
+/// Table-only details.
+#[derive(Clone, Debug, Default)]
+pub struct TableInfo {
+    /// Per column: the DEFAULT expression (no column references), if declared.
+    pub defaults: Vec<Option<ScalarExpr>>,
+    /// Column indexes of the PRIMARY KEY, if declared.
+    pub primary_key: Option<Vec<usize>>,
+}

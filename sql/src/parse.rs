@@ -1,0 +1,1 @@
+//! Parsing (owned by the parser work).
