@@ -1,21 +1,35 @@
-//! The coordinator: owns the catalog and the clock, plans statements, and drives the
-//! workers with commands. (Skeleton; filled in by the runtime work.)
+//! The coordinator: one thread that owns the catalog and the clock, plans each
+//! statement, and drives the workers with commands broadcast in one order.
+//!
+//! Sessions send requests over a channel and wait for the reply; the coordinator runs
+//! statements one at a time, so every statement sees the effects of the ones before it.
+//! Between requests it advances time every tick (when anyone is watching) and forwards
+//! subscription updates from the workers to their subscribers.
 
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Sender;
-use laaster_repr::{ErrorResponse, Row};
+use crossbeam_channel::{Receiver, Sender};
+use laaster_dataflow::{Command, Response, WorkerHandles, start_workers};
+use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::{Diff, ErrorResponse, Row, Timestamp};
+use laaster_sql::parse::{ParsedStatement, parse_statements};
+use laaster_sql::{PlanContext, StatementPlan};
 
-use crate::result::ExecuteResult;
+use crate::catalog::CatalogState;
+use crate::result::{ExecuteResult, SubscribeEvent};
+use crate::sequence::Sequencer;
 
 /// Engine settings.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Timely worker threads. Results are identical for every count.
     pub workers: usize,
-    /// How often time advances (and subscribers get progress) when nothing else moves it.
+    /// How often time advances (and subscribers get progress) while anyone is watching.
     pub tick: Duration,
-    /// How far back `AS OF` may read: arrangements keep distinct history for this long.
+    /// How far back `AS OF` may read: arrangements keep distinct history this long.
     pub retain_history: Duration,
 }
 
@@ -29,24 +43,50 @@ impl Default for EngineConfig {
     }
 }
 
+/// What sessions ask of the coordinator.
 pub(crate) enum Request {
-    CancelSubscribe { id: u64 },
+    Execute {
+        statement: Box<ParsedStatement>,
+        reply: Sender<Result<ExecuteResult, ErrorResponse>>,
+    },
+    InsertRows {
+        table: String,
+        rows: Vec<Row>,
+        reply: Sender<Result<u64, ErrorResponse>>,
+    },
+    CancelSubscribe {
+        id: u64,
+    },
+    Shutdown,
 }
 
-/// A running engine: the coordinator thread and the workers.
+/// A running engine: the coordinator thread and the workers. Dropping it shuts down.
 pub struct Engine {
     requests: Sender<Request>,
+    coordinator: Option<JoinHandle<()>>,
 }
 
 impl Engine {
     /// Starts the workers and the coordinator.
     pub fn start(config: EngineConfig) -> Result<Engine, ErrorResponse> {
-        let _ = config;
-        let (requests, _) = crossbeam_channel::unbounded();
-        Ok(Engine { requests })
+        let workers = start_workers(config.workers)
+            .map_err(|e| ErrorResponse::new("XX000", format!("could not start workers: {e}")))?;
+        let (requests, receiver) = crossbeam_channel::unbounded();
+        let coordinator_requests = requests.clone();
+        let coordinator = std::thread::Builder::new()
+            .name("laaster-coordinator".into())
+            .spawn(move || {
+                let mut coordinator = Coordinator::new(config, workers, coordinator_requests);
+                coordinator.run(receiver);
+            })
+            .map_err(|e| ErrorResponse::new("XX000", format!("could not start coordinator: {e}")))?;
+        Ok(Engine {
+            requests,
+            coordinator: Some(coordinator),
+        })
     }
 
-    /// A new session (cheap; sessions may be used from different threads).
+    /// A new session. Sessions are cheap and may live on other threads.
     pub fn session(&self) -> Session {
         Session {
             requests: self.requests.clone(),
@@ -54,9 +94,23 @@ impl Engine {
     }
 }
 
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.requests.send(Request::Shutdown);
+        if let Some(handle) = self.coordinator.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
 /// A connection to the engine. Statements run one at a time, in order.
+#[derive(Clone)]
 pub struct Session {
     requests: Sender<Request>,
+}
+
+fn engine_gone() -> ErrorResponse {
+    ErrorResponse::new("57P01", "the engine has shut down")
 }
 
 impl Session {
@@ -75,14 +129,327 @@ impl Session {
         sql: &str,
         mut on_result: impl FnMut(ExecuteResult),
     ) -> Result<(), ErrorResponse> {
-        let _ = (&self.requests, sql, &mut on_result);
-        Err(ErrorResponse::new("XX000", "engine not implemented yet"))
+        let statements = parse_statements(sql).map_err(|e| e.to_response())?;
+        for statement in statements {
+            let (reply, response) = crossbeam_channel::bounded(1);
+            self.requests
+                .send(Request::Execute {
+                    statement: Box::new(statement),
+                    reply,
+                })
+                .map_err(|_| engine_gone())?;
+            let result = response.recv().map_err(|_| engine_gone())??;
+            on_result(result);
+        }
+        Ok(())
     }
 
     /// Inserts rows (in the table's column order, already typed) without SQL parsing —
     /// the fast path for programs and benchmarks. Returns the number of rows.
     pub fn insert_rows(&mut self, table: &str, rows: Vec<Row>) -> Result<u64, ErrorResponse> {
-        let _ = (table, rows);
-        Err(ErrorResponse::new("XX000", "engine not implemented yet"))
+        let (reply, response) = crossbeam_channel::bounded(1);
+        self.requests
+            .send(Request::InsertRows {
+                table: table.to_string(),
+                rows,
+                reply,
+            })
+            .map_err(|_| engine_gone())?;
+        response.recv().map_err(|_| engine_gone())?
     }
+}
+
+/// A subscription as the coordinator tracks it: per-worker frontiers and the updates
+/// not yet released because some worker may still send earlier ones.
+pub(crate) struct SubscribeState {
+    pub sender: Sender<SubscribeEvent>,
+    pub uppers: Vec<Option<Option<Timestamp>>>,
+    pub pending: Vec<(Row, Timestamp, Diff)>,
+    pub reported: Option<Timestamp>,
+}
+
+/// Answers gathered for one peek.
+struct PeekState {
+    answers: usize,
+    rows: Vec<(Row, Diff)>,
+    error: Option<ErrorResponse>,
+}
+
+/// The coordinator's state. See the module docs.
+pub(crate) struct Coordinator {
+    pub config: EngineConfig,
+    pub workers: WorkerHandles,
+    pub catalog: CatalogState,
+    /// Every table input accepts updates at times `>= frontier`; all times before it are
+    /// closed (complete).
+    pub frontier: Timestamp,
+    /// Whether updates were written at `frontier` (so it must advance before a read).
+    pub dirty: bool,
+    /// One past the latest time anything was written at.
+    pub written_upper: Timestamp,
+    pub subscribes: HashMap<u64, SubscribeState>,
+    pub next_request_id: u64,
+    pub requests: Sender<Request>,
+    peeks: BTreeMap<u64, PeekState>,
+    last_compaction: Instant,
+    compacted_to: Timestamp,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_millis() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Timestamp)
+}
+
+impl Coordinator {
+    fn new(config: EngineConfig, workers: WorkerHandles, requests: Sender<Request>) -> Self {
+        let frontier = now_millis();
+        workers.broadcast(Command::AdvanceTime { to: frontier });
+        Coordinator {
+            config,
+            workers,
+            catalog: CatalogState::default(),
+            frontier,
+            dirty: false,
+            written_upper: frontier,
+            subscribes: HashMap::new(),
+            next_request_id: 1,
+            requests,
+            peeks: BTreeMap::new(),
+            last_compaction: Instant::now(),
+            compacted_to: 0,
+        }
+    }
+
+    fn run(&mut self, requests: Receiver<Request>) {
+        let responses = self.workers.responses.clone();
+        loop {
+            let watching = !self.subscribes.is_empty() || self.dirty;
+            let timeout = if watching {
+                self.config.tick
+            } else {
+                Duration::from_secs(3600)
+            };
+            crossbeam_channel::select! {
+                recv(requests) -> request => match request {
+                    Ok(Request::Shutdown) | Err(_) => break,
+                    Ok(request) => self.handle_request(request),
+                },
+                recv(responses) -> response => {
+                    if let Ok(response) = response {
+                        self.handle_response(response);
+                    }
+                },
+                default(timeout) => {}
+            }
+            if !self.subscribes.is_empty() || self.dirty {
+                self.tick();
+            }
+        }
+        self.subscribes.clear();
+        self.workers.shutdown();
+    }
+
+    fn handle_request(&mut self, request: Request) {
+        match request {
+            Request::Execute { statement, reply } => {
+                let result = self.execute(&statement);
+                let _ = reply.send(result);
+            }
+            Request::InsertRows { table, rows, reply } => {
+                let result = self.insert_rows(&table, rows);
+                let _ = reply.send(result);
+            }
+            Request::CancelSubscribe { id } => {
+                if self.subscribes.remove(&id).is_some() {
+                    self.workers
+                        .broadcast(Command::CancelSubscribe { subscribe_id: id });
+                }
+            }
+            Request::Shutdown => {}
+        }
+    }
+
+    fn execute(&mut self, statement: &ParsedStatement) -> Result<ExecuteResult, ErrorResponse> {
+        let context = PlanContext {
+            now_micros: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64),
+        };
+        let plan = laaster_sql::statement::plan_statement(&self.catalog, &statement.statement, &context)
+            .map_err(|e| e.to_response())?;
+        self.sequence(plan, &statement.sql)
+    }
+
+    /// Advances time to the wall clock (closing every earlier time) when it has moved.
+    fn tick(&mut self) {
+        let now = now_millis();
+        if now > self.frontier {
+            self.advance_to(now);
+        }
+    }
+
+    /// Closes all times before `to` on every input.
+    pub(crate) fn advance_to(&mut self, to: Timestamp) {
+        if to <= self.frontier {
+            return;
+        }
+        self.frontier = to;
+        if to >= self.written_upper {
+            self.dirty = false;
+        }
+        self.workers.broadcast(Command::AdvanceTime { to });
+        self.maybe_compact();
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.last_compaction.elapsed() < Duration::from_millis(50) {
+            return;
+        }
+        self.last_compaction = Instant::now();
+        let retain = self.config.retain_history.as_millis() as Timestamp;
+        let since = self.frontier.saturating_sub(1).saturating_sub(retain);
+        if since > self.compacted_to {
+            self.compacted_to = since;
+            self.workers.broadcast(Command::AllowCompaction { frontier: since });
+        }
+    }
+
+    /// The earliest time reads are still exact at.
+    pub(crate) fn since(&self) -> Timestamp {
+        self.compacted_to
+    }
+
+    /// The timestamp for new writes.
+    pub(crate) fn write_timestamp(&mut self) -> Timestamp {
+        let now = now_millis();
+        let ts = now.max(self.frontier);
+        self.dirty = true;
+        self.written_upper = self.written_upper.max(ts + 1);
+        ts
+    }
+
+    /// A timestamp at which every input is complete and every earlier write is visible.
+    pub(crate) fn read_timestamp(&mut self) -> Timestamp {
+        if self.dirty {
+            let to = now_millis()
+                .max(self.frontier + 1)
+                .max(self.written_upper);
+            self.advance_to(to);
+        }
+        self.frontier - 1
+    }
+
+    pub(crate) fn next_id(&mut self) -> u64 {
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        id
+    }
+
+    /// Evaluates `plan` at `timestamp` on the workers and returns the rows (one entry
+    /// per copy) or the first evaluation error.
+    pub(crate) fn peek(&mut self, plan: Plan, timestamp: Timestamp) -> Result<Vec<Row>, ErrorResponse> {
+        if let Some(rows) = crate::constant::evaluate_constant(&plan) {
+            return expand(rows?);
+        }
+        let peek_id = self.next_id();
+        self.peeks.insert(
+            peek_id,
+            PeekState {
+                answers: 0,
+                rows: Vec::new(),
+                error: None,
+            },
+        );
+        self.workers.broadcast(Command::Peek {
+            peek_id,
+            plan: Arc::new(plan),
+            timestamp,
+        });
+        let responses = self.workers.responses.clone();
+        let workers = self.workers.commands.len();
+        loop {
+            if self.peeks.get(&peek_id).is_some_and(|p| p.answers == workers) {
+                break;
+            }
+            match responses.recv() {
+                Ok(response) => self.handle_response(response),
+                Err(_) => return Err(engine_gone()),
+            }
+        }
+        let state = self.peeks.remove(&peek_id).ok_or_else(engine_gone)?;
+        if let Some(error) = state.error {
+            return Err(error);
+        }
+        expand(state.rows)
+    }
+
+    fn handle_response(&mut self, response: Response) {
+        match response {
+            Response::Peek {
+                peek_id, result, ..
+            } => {
+                if let Some(state) = self.peeks.get_mut(&peek_id) {
+                    state.answers += 1;
+                    match result {
+                        Ok(rows) => state.rows.extend(rows),
+                        Err(error) => {
+                            state.error.get_or_insert_with(|| error.into());
+                        }
+                    }
+                }
+            }
+            Response::Subscribe {
+                subscribe_id,
+                worker,
+                updates,
+                error,
+                upper,
+            } => {
+                let finished = match self.subscribes.get_mut(&subscribe_id) {
+                    Some(state) => crate::subscribe::absorb(state, worker, updates, error, upper),
+                    None => false,
+                };
+                if finished {
+                    self.subscribes.remove(&subscribe_id);
+                    self.workers.broadcast(Command::CancelSubscribe { subscribe_id });
+                }
+            }
+        }
+    }
+
+    fn sequence(&mut self, plan: StatementPlan, sql: &str) -> Result<ExecuteResult, ErrorResponse> {
+        Sequencer { coordinator: self }.sequence(plan, sql)
+    }
+
+    fn insert_rows(&mut self, table: &str, rows: Vec<Row>) -> Result<u64, ErrorResponse> {
+        Sequencer { coordinator: self }.insert_rows(table, rows)
+    }
+
+    pub(crate) fn item_ids(&self) -> Vec<GlobalId> {
+        self.catalog.ids()
+    }
+}
+
+/// One entry per copy of each row; negative counts mean the engine is inconsistent.
+fn expand(rows: Vec<(Row, Diff)>) -> Result<Vec<Row>, ErrorResponse> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut merged: BTreeMap<Row, Diff> = BTreeMap::new();
+    for (row, diff) in rows {
+        *merged.entry(row).or_insert(0) += diff;
+    }
+    for (row, count) in merged {
+        if count < 0 {
+            return Err(ErrorResponse::new(
+                "XX000",
+                "internal error: a relation has a row with negative multiplicity",
+            )
+            .with_detail(format!("row {row:?} has count {count}")));
+        }
+        for _ in 0..count {
+            out.push(row.clone());
+        }
+    }
+    Ok(out)
 }

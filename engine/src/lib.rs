@@ -50,8 +50,12 @@
 //! assert_eq!(seen.iter().map(|u| u.2).sum::<i64>(), 2);
 //! ```
 
+mod catalog;
+mod constant;
 mod coordinator;
 mod result;
+mod sequence;
+mod subscribe;
 
 pub use coordinator::{Engine, EngineConfig, Session};
 pub use laaster_repr::{ErrorResponse, Row, Timestamp};

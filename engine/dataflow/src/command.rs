@@ -1,0 +1,75 @@
+//! The coordinator ↔ worker protocol. Every worker receives every command, in the same
+//! order (timely requires all workers to build the same dataflows in the same order).
+
+use std::sync::Arc;
+
+use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::{Diff, EvalError, Row, Timestamp};
+
+/// An instruction to all workers.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Create the input and arrangement of a table. Its contents start empty.
+    CreateTable { id: GlobalId, name: String },
+    /// Install a dataflow that maintains `plan` and arranges its result as the
+    /// collection `id` (a materialized view). It reads its inputs as of `as_of`.
+    CreateView {
+        id: GlobalId,
+        name: String,
+        plan: Arc<Plan>,
+        as_of: Timestamp,
+    },
+    /// Append updates to a table at `time` (at or after the last `AdvanceTime`). Each
+    /// worker inserts the rows whose position modulo the worker count is its index.
+    Insert {
+        id: GlobalId,
+        updates: Arc<Vec<(Row, Diff)>>,
+        time: Timestamp,
+    },
+    /// Close all times before `to` on every table input: updates at those times are final.
+    AdvanceTime { to: Timestamp },
+    /// Evaluate `plan` as of `timestamp` in a transient dataflow, answer with the rows,
+    /// and drop the dataflow.
+    Peek {
+        peek_id: u64,
+        plan: Arc<Plan>,
+        timestamp: Timestamp,
+    },
+    /// Install a dataflow for `plan` and stream its changes after `as_of` (and the
+    /// contents at `as_of` when `snapshot`), with frontiers, until cancelled.
+    Subscribe {
+        subscribe_id: u64,
+        plan: Arc<Plan>,
+        as_of: Timestamp,
+        snapshot: bool,
+    },
+    CancelSubscribe { subscribe_id: u64 },
+    /// Drop a table or view's dataflow and arrangement.
+    Drop { id: GlobalId },
+    /// Allow arrangements to forget the distinction between times before `frontier`.
+    AllowCompaction { frontier: Timestamp },
+    /// Stop the worker.
+    Shutdown,
+}
+
+/// An answer from one worker.
+#[derive(Debug)]
+pub enum Response {
+    /// This worker's share of a peek's result (rows with their multiplicities), or the
+    /// first evaluation error the query hit.
+    Peek {
+        peek_id: u64,
+        worker: usize,
+        result: Result<Vec<(Row, Diff)>, EvalError>,
+    },
+    /// This worker's updates for a subscription, all at times `< upper`, and the promise
+    /// that no more updates at times `< upper` will come from this worker. `upper` is
+    /// `None` when the subscription's input is complete forever.
+    Subscribe {
+        subscribe_id: u64,
+        worker: usize,
+        updates: Vec<(Row, Timestamp, Diff)>,
+        error: Option<EvalError>,
+        upper: Option<Timestamp>,
+    },
+}

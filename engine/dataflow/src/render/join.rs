@@ -1,0 +1,117 @@
+//! Equi-joins (inner and outer) with a residual predicate.
+//!
+//! Inner: both sides keyed by their key expressions, joined, then the residual filters
+//! the concatenated rows. Outer: the matched pairs as for inner; the unmatched rows of a
+//! preserved side are that side minus the rows that took part in some match (a semijoin
+//! on the whole row against the distinct matched rows), padded with NULLs. This keeps
+//! every copy of a duplicated row consistent and makes padded rows appear and vanish as
+//! partners come and go.
+
+use differential_dataflow::VecCollection;
+use laaster_repr::plan::JoinKind;
+use laaster_repr::{Datum, Diff, EvalError, Row, ScalarExpr, Timestamp};
+use timely::dataflow::operators::core::OkErr;
+use differential_dataflow::AsCollection;
+
+use super::{RowCollection, Rendered, split_results};
+
+/// The shape of a join, as the planner described it.
+pub struct JoinSpec {
+    pub left_key: Vec<ScalarExpr>,
+    pub right_key: Vec<ScalarExpr>,
+    pub residual: Option<ScalarExpr>,
+    pub kind: JoinKind,
+    pub left_arity: usize,
+    pub right_arity: usize,
+}
+
+type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
+
+/// Keys each row by evaluating `key`; rows with a NULL in the key are dropped (they
+/// match nothing), rows whose key fails to evaluate become errors.
+fn key_by<'s>(input: &Rendered<'s>, key: Vec<ScalarExpr>) -> (Keyed<'s>, Rendered<'s>) {
+    let keyed = input.oks.clone().flat_map(move |row| {
+        let mut datums = Vec::with_capacity(key.len());
+        for expr in &key {
+            match expr.eval(&row) {
+                Ok(Datum::Null) => return None,
+                Ok(datum) => datums.push(datum),
+                Err(error) => return Some(Err(error)),
+            }
+        }
+        Some(Ok((Row::new(datums), row)))
+    });
+    let (oks, errs) = keyed.inner.ok_err(|(result, time, diff)| match result {
+        Ok(pair) => Ok((pair, time, diff)),
+        Err(error) => Err((error, time, diff)),
+    });
+    let errs: VecCollection<'s, Timestamp, EvalError, Diff> = errs.as_collection();
+    (
+        oks.as_collection(),
+        Rendered {
+            oks: input.oks.clone(),
+            errs: input.errs.clone().concat(errs),
+        },
+    )
+}
+
+/// Renders a join of `left` and `right`.
+pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) -> Rendered<'s> {
+    let (left_keyed, left) = key_by(&left, spec.left_key);
+    let (right_keyed, right) = key_by(&right, spec.right_key);
+    let joined = left_keyed.join_map(right_keyed, |_key, l, r| l.concat(r));
+    let (matched, residual_errs) = match spec.residual {
+        Some(predicate) => {
+            let results = joined.flat_map(move |row| match predicate.eval(&row) {
+                Ok(Datum::Bool(true)) => Some(Ok(row)),
+                Ok(_) => None,
+                Err(error) => Some(Err(error)),
+            });
+            split_results(results)
+        }
+        None => (joined, empty_like(&left.errs)),
+    };
+    let mut oks = matched.clone();
+    let mut errs = left.errs.concat(right.errs).concat(residual_errs);
+    let left_arity = spec.left_arity;
+    let right_arity = spec.right_arity;
+    if matches!(spec.kind, JoinKind::LeftOuter | JoinKind::FullOuter) {
+        let matched_left = matched
+            .clone()
+            .map(move |row| Row::new(row[..left_arity].to_vec()));
+        let unmatched = unmatched_rows(left.oks.clone(), matched_left)
+            .map(move |row| pad(row, 0, right_arity));
+        oks = oks.concat(unmatched);
+    }
+    if matches!(spec.kind, JoinKind::RightOuter | JoinKind::FullOuter) {
+        let matched_right = matched.map(move |row| Row::new(row[left_arity..].to_vec()));
+        let unmatched = unmatched_rows(right.oks.clone(), matched_right)
+            .map(move |row| pad(row, left_arity, 0));
+        oks = oks.concat(unmatched);
+    }
+    errs = errs.clone();
+    Rendered { oks, errs }
+}
+
+/// The rows of `side` that do not occur among `matched` (compared as whole rows).
+fn unmatched_rows<'s>(side: RowCollection<'s>, matched: RowCollection<'s>) -> RowCollection<'s> {
+    let matched = matched.distinct_core::<Diff>();
+    side.map(|row| (row, ()))
+        .antijoin(matched)
+        .map(|(row, ())| row)
+}
+
+/// `before` NULLs, then the row, then `after` NULLs.
+fn pad(row: Row, before: usize, after: usize) -> Row {
+    let mut datums = Vec::with_capacity(before + row.len() + after);
+    datums.extend(std::iter::repeat_n(Datum::Null, before));
+    datums.extend(row.into_datums());
+    datums.extend(std::iter::repeat_n(Datum::Null, after));
+    Row::new(datums)
+}
+
+fn empty_like<'s, D: Clone + 'static>(
+    collection: &VecCollection<'s, Timestamp, D, Diff>,
+) -> VecCollection<'s, Timestamp, D, Diff> {
+    collection.clone().filter(|_| false)
+}

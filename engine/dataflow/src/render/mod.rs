@@ -1,0 +1,194 @@
+//! Rendering: a [`Plan`] into differential dataflow operators.
+//!
+//! Every operator produces a pair of collections: `oks` (the rows) and `errs` (evaluation
+//! errors). Errors from all inputs flow to the output's `errs`, so a view whose rows hit
+//! a division by zero reports that error when read, and its workers keep running.
+//!
+//! One file per operator family: [`mfp`], [`join`], [`reduce`], [`topk`].
+
+pub mod join;
+pub mod mfp;
+pub mod reduce;
+pub mod topk;
+
+use std::collections::BTreeMap;
+
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::implementations::KeySpine;
+use differential_dataflow::{AsCollection, VecCollection};
+use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::{Diff, EvalError, Row, Timestamp};
+use timely::dataflow::Scope;
+use timely::dataflow::operators::core::OkErr;
+use timely::dataflow::operators::vec::ToStream;
+
+/// A collection of rows.
+pub type RowCollection<'s> = VecCollection<'s, Timestamp, Row, Diff>;
+/// A collection of evaluation errors.
+pub type ErrCollection<'s> = VecCollection<'s, Timestamp, EvalError, Diff>;
+/// An arrangement of rows by the whole row (how tables and views are kept).
+pub type RowTrace = TraceAgent<KeySpine<Row, Timestamp, Diff>>;
+/// An arrangement of errors.
+pub type ErrTrace = TraceAgent<KeySpine<EvalError, Timestamp, Diff>>;
+
+/// The rows and errors of one rendered operator.
+#[derive(Clone)]
+pub struct Rendered<'s> {
+    pub oks: RowCollection<'s>,
+    pub errs: ErrCollection<'s>,
+}
+
+/// What a dataflow under construction can read: the imported arrangements of tables and
+/// views, as collections.
+pub struct RenderContext<'s> {
+    pub scope: Scope<'s, Timestamp>,
+    pub imports: BTreeMap<GlobalId, Rendered<'s>>,
+}
+
+impl<'s> RenderContext<'s> {
+    /// Renders `plan`, returning its rows and errors.
+    pub fn render(&self, plan: &Plan) -> Rendered<'s> {
+        match plan {
+            Plan::Get { id, .. } => match self.imports.get(id) {
+                Some(rendered) => rendered.clone(),
+                None => self.constant_error(EvalError::Other(format!(
+                    "internal error: relation {id} is not available to this dataflow"
+                ))),
+            },
+            Plan::Constant { rows, .. } => {
+                let rows = if self.scope.index() == 0 {
+                    rows.iter().map(|(row, diff)| (row.clone(), 0, *diff)).collect()
+                } else {
+                    Vec::new()
+                };
+                Rendered {
+                    oks: rows.to_stream(self.scope).as_collection(),
+                    errs: self.empty_errors(),
+                }
+            }
+            Plan::Mfp { input, mfp } => {
+                let input = self.render(input);
+                mfp::render_mfp(input, mfp.clone())
+            }
+            Plan::Join {
+                left,
+                right,
+                left_key,
+                right_key,
+                residual,
+                kind,
+            } => {
+                let left_arity = left.arity();
+                let right_arity = right.arity();
+                join::render_join(
+                    self.render(left),
+                    self.render(right),
+                    join::JoinSpec {
+                        left_key: left_key.clone(),
+                        right_key: right_key.clone(),
+                        residual: residual.clone(),
+                        kind: *kind,
+                        left_arity,
+                        right_arity,
+                    },
+                )
+            }
+            Plan::Reduce {
+                input,
+                group_key,
+                aggregates,
+                global,
+            } => {
+                let input = self.render(input);
+                reduce::render_reduce(input, group_key.clone(), aggregates.clone(), *global)
+            }
+            Plan::TopK {
+                input,
+                group_key,
+                order,
+                limit,
+                offset,
+            } => {
+                let input = self.render(input);
+                topk::render_topk(input, group_key.clone(), order.clone(), *limit, *offset)
+            }
+            Plan::Window {
+                input,
+                partition,
+                order,
+                func,
+                limit,
+            } => {
+                let input = self.render(input);
+                topk::render_window(input, partition.clone(), order.clone(), *func, *limit)
+            }
+            Plan::Distinct { input } => {
+                let input = self.render(input);
+                Rendered {
+                    oks: input.oks.distinct_core::<Diff>(),
+                    errs: input.errs,
+                }
+            }
+            Plan::Threshold { input } => {
+                let input = self.render(input);
+                Rendered {
+                    oks: input
+                        .oks
+                        .threshold(|_row, count| if *count > 0 { *count } else { 0 }),
+                    errs: input.errs,
+                }
+            }
+            Plan::Negate { input } => {
+                let input = self.render(input);
+                Rendered {
+                    oks: input.oks.negate(),
+                    errs: input.errs,
+                }
+            }
+            Plan::Union { inputs } => {
+                let rendered: Vec<Rendered<'s>> = inputs.iter().map(|i| self.render(i)).collect();
+                let mut oks = Vec::new();
+                let mut errs = Vec::new();
+                for r in rendered {
+                    oks.push(r.oks);
+                    errs.push(r.errs);
+                }
+                Rendered {
+                    oks: differential_dataflow::collection::concatenate(self.scope, oks),
+                    errs: differential_dataflow::collection::concatenate(self.scope, errs),
+                }
+            }
+        }
+    }
+
+    fn empty_errors(&self) -> ErrCollection<'s> {
+        Vec::<(EvalError, Timestamp, Diff)>::new()
+            .to_stream(self.scope)
+            .as_collection()
+    }
+
+    fn constant_error(&self, error: EvalError) -> Rendered<'s> {
+        let errs = if self.scope.index() == 0 {
+            vec![(error, 0, 1)]
+        } else {
+            Vec::new()
+        };
+        Rendered {
+            oks: Vec::<(Row, Timestamp, Diff)>::new()
+                .to_stream(self.scope)
+                .as_collection(),
+            errs: errs.to_stream(self.scope).as_collection(),
+        }
+    }
+}
+
+/// Splits a collection of results into rows and errors.
+pub fn split_results<'s>(
+    results: VecCollection<'s, Timestamp, Result<Row, EvalError>, Diff>,
+) -> (RowCollection<'s>, ErrCollection<'s>) {
+    let (oks, errs) = results.inner.ok_err(|(result, time, diff)| match result {
+        Ok(row) => Ok((row, time, diff)),
+        Err(error) => Err((error, time, diff)),
+    });
+    (oks.as_collection(), errs.as_collection())
+}

@@ -1,0 +1,481 @@
+//! The worker: a timely worker thread that applies [`Command`]s in order at the top of
+//! its step loop, steps its dataflows, and answers peeks and subscriptions once their
+//! frontiers allow.
+//!
+//! Every worker holds its shard of every table's input and every arrangement. Peeks are
+//! answered per worker (each worker reads the part of the arrangement it owns) and merged
+//! by the coordinator; subscriptions report per-worker updates plus that worker's
+//! frontier, and the coordinator releases updates once every worker's frontier passed.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use differential_dataflow::AsCollection;
+use differential_dataflow::input::InputSession;
+use differential_dataflow::trace::TraceReader;
+use differential_dataflow::trace::cursor::{Cursor, cursor_list};
+use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::{Diff, EvalError, Row, Timestamp};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::progress::Antichain;
+use timely::progress::frontier::AntichainRef;
+use timely::worker::Worker;
+use timely::WorkerConfig;
+
+use crate::command::{Command, Response};
+use crate::render::{ErrTrace, RenderContext, Rendered, RowTrace};
+
+/// The coordinator's side of the running workers.
+pub struct WorkerHandles {
+    /// One command channel per worker; send every command to all of them.
+    pub commands: Vec<Sender<Command>>,
+    /// Answers from all workers.
+    pub responses: Receiver<Response>,
+    /// Worker threads, to unpark after sending commands.
+    pub threads: Vec<Thread>,
+    guards: Option<timely::communication::WorkerGuards<()>>,
+}
+
+impl WorkerHandles {
+    /// Sends `command` to every worker and wakes them.
+    pub fn broadcast(&self, command: Command) {
+        for sender in &self.commands {
+            // A worker that is gone has shut down; nothing to do.
+            let _ = sender.send(command.clone());
+        }
+        for thread in &self.threads {
+            thread.unpark();
+        }
+    }
+
+    /// Stops the workers and waits for them.
+    pub fn shutdown(&mut self) {
+        self.broadcast(Command::Shutdown);
+        if let Some(guards) = self.guards.take() {
+            drop(guards.join());
+        }
+    }
+}
+
+impl Drop for WorkerHandles {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts `workers` timely worker threads in this process.
+pub fn start_workers(workers: usize) -> Result<WorkerHandles, String> {
+    let workers = workers.max(1);
+    let mut senders = Vec::with_capacity(workers);
+    let mut receivers = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        senders.push(sender);
+        receivers.push(Some(receiver));
+    }
+    let receivers = Arc::new(Mutex::new(receivers));
+    let (response_sender, responses) = crossbeam_channel::unbounded();
+    let (thread_sender, thread_receiver) = crossbeam_channel::unbounded();
+    let mut config = timely::Config::process(workers);
+    config.worker = WorkerConfig::default();
+    let guards = timely::execute(config, move |worker| {
+        let index = worker.index();
+        let commands = receivers
+            .lock()
+            .ok()
+            .and_then(|mut r| r.get_mut(index).and_then(Option::take));
+        let Some(commands) = commands else {
+            return;
+        };
+        let _ = thread_sender.send((index, std::thread::current()));
+        run_worker(worker, commands, response_sender.clone());
+    })?;
+    let mut threads: Vec<(usize, Thread)> = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let thread = thread_receiver
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "timely workers did not start".to_string())?;
+        threads.push(thread);
+    }
+    threads.sort_by_key(|(index, _)| *index);
+    Ok(WorkerHandles {
+        commands: senders,
+        responses,
+        threads: threads.into_iter().map(|(_, t)| t).collect(),
+        guards: Some(guards),
+    })
+}
+
+/// A table or view as this worker holds it.
+struct Collection {
+    oks: RowTrace,
+    errs: ErrTrace,
+    dataflow: Option<usize>,
+}
+
+struct PendingPeek {
+    peek_id: u64,
+    timestamp: Timestamp,
+    oks: RowTrace,
+    errs: ErrTrace,
+    dataflow: Option<usize>,
+}
+
+/// Updates captured by a subscription's sink, and its latest frontier.
+#[derive(Default)]
+struct SubscribeBuffer {
+    updates: Vec<(Row, Timestamp, Diff)>,
+    errors: Vec<(EvalError, Timestamp, Diff)>,
+    oks_frontier: Antichain<Timestamp>,
+    errs_frontier: Antichain<Timestamp>,
+}
+
+struct ActiveSubscribe {
+    dataflow: usize,
+    as_of: Timestamp,
+    snapshot: bool,
+    buffer: Rc<RefCell<SubscribeBuffer>>,
+    reported_upper: Option<Option<Timestamp>>,
+    failed: bool,
+}
+
+struct WorkerState {
+    index: usize,
+    inputs: BTreeMap<GlobalId, InputSession<Timestamp, Row, Diff>>,
+    collections: BTreeMap<GlobalId, Collection>,
+    peeks: Vec<PendingPeek>,
+    subscribes: BTreeMap<u64, ActiveSubscribe>,
+    input_time: Timestamp,
+    responses: Sender<Response>,
+}
+
+/// The worker's step loop. Returns when the coordinator sends `Shutdown` or goes away.
+pub fn run_worker(worker: &mut Worker, commands: Receiver<Command>, responses: Sender<Response>) {
+    let mut state = WorkerState {
+        index: worker.index(),
+        inputs: BTreeMap::new(),
+        collections: BTreeMap::new(),
+        peeks: Vec::new(),
+        subscribes: BTreeMap::new(),
+        input_time: 0,
+        responses,
+    };
+    loop {
+        loop {
+            match commands.try_recv() {
+                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return,
+                Ok(command) => state.apply(worker, command),
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        let busy = !state.peeks.is_empty();
+        worker.step_or_park(if busy {
+            Some(Duration::ZERO)
+        } else {
+            Some(Duration::from_millis(100))
+        });
+        state.serve_peeks(worker);
+        state.serve_subscribes();
+    }
+}
+
+impl WorkerState {
+    fn apply(&mut self, worker: &mut Worker, command: Command) {
+        match command {
+            Command::CreateTable { id, name } => {
+                let mut input = InputSession::new();
+                input.advance_to(self.input_time);
+                let (oks, errs) = worker.dataflow_named(&format!("table {name}"), |scope| {
+                    let rows = input.to_collection(scope);
+                    let errs = Vec::<(EvalError, Timestamp, Diff)>::new();
+                    let errs = timely::dataflow::operators::vec::ToStream::to_stream(errs, scope)
+                        .as_collection();
+                    (
+                        rows.arrange_by_self_named("table").trace,
+                        errs.arrange_by_self_named("table errors").trace,
+                    )
+                });
+                self.inputs.insert(id, input);
+                self.collections.insert(id, Collection { oks, errs, dataflow: None });
+            }
+            Command::CreateView { id, name, plan, as_of: _ } => {
+                let dataflow = worker.next_dataflow_index();
+                let imports = self.imports(&plan);
+                let (oks, errs) = worker.dataflow_named(&format!("view {name}"), |scope| {
+                    let rendered = render_with_imports(scope, imports, &plan);
+                    (
+                        rendered.oks.arrange_by_self_named("view").trace,
+                        rendered.errs.arrange_by_self_named("view errors").trace,
+                    )
+                });
+                self.collections.insert(id, Collection { oks, errs, dataflow: Some(dataflow) });
+            }
+            Command::Insert { id, updates, time } => {
+                if let Some(input) = self.inputs.get_mut(&id) {
+                    let time = time.max(*input.time());
+                    let peers = worker.peers();
+                    for (position, (row, diff)) in updates.iter().enumerate() {
+                        if position % peers == self.index {
+                            input.update_at(row.clone(), time, *diff);
+                        }
+                    }
+                }
+            }
+            Command::AdvanceTime { to } => {
+                self.input_time = self.input_time.max(to);
+                for input in self.inputs.values_mut() {
+                    if *input.time() < to {
+                        input.advance_to(to);
+                    }
+                    input.flush();
+                }
+            }
+            Command::Peek { peek_id, plan, timestamp } => self.install_peek(worker, peek_id, &plan, timestamp),
+            Command::Subscribe { subscribe_id, plan, as_of, snapshot } => {
+                self.install_subscribe(worker, subscribe_id, &plan, as_of, snapshot)
+            }
+            Command::CancelSubscribe { subscribe_id } => {
+                if let Some(subscribe) = self.subscribes.remove(&subscribe_id) {
+                    worker.drop_dataflow(subscribe.dataflow);
+                }
+            }
+            Command::Drop { id } => {
+                self.inputs.remove(&id);
+                if let Some(collection) = self.collections.remove(&id)
+                    && let Some(dataflow) = collection.dataflow
+                {
+                    worker.drop_dataflow(dataflow);
+                }
+            }
+            Command::AllowCompaction { frontier } => {
+                let frontier = [frontier];
+                for collection in self.collections.values_mut() {
+                    collection.oks.set_logical_compaction(AntichainRef::new(&frontier));
+                    collection.oks.set_physical_compaction(AntichainRef::new(&frontier));
+                    collection.errs.set_logical_compaction(AntichainRef::new(&frontier));
+                    collection.errs.set_physical_compaction(AntichainRef::new(&frontier));
+                }
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    /// Handles to the arrangements `plan` reads.
+    fn imports(&self, plan: &Plan) -> Vec<(GlobalId, RowTrace, ErrTrace)> {
+        plan.imports()
+            .into_iter()
+            .filter_map(|id| {
+                self.collections
+                    .get(&id)
+                    .map(|c| (id, c.oks.clone(), c.errs.clone()))
+            })
+            .collect()
+    }
+
+    fn install_peek(&mut self, worker: &mut Worker, peek_id: u64, plan: &Plan, timestamp: Timestamp) {
+        // Fast path: reading a table or view directly needs no dataflow.
+        if let Plan::Get { id, .. } = plan
+            && let Some(collection) = self.collections.get(id)
+        {
+            self.peeks.push(PendingPeek {
+                peek_id,
+                timestamp,
+                oks: collection.oks.clone(),
+                errs: collection.errs.clone(),
+                dataflow: None,
+            });
+            return;
+        }
+        let dataflow = worker.next_dataflow_index();
+        let imports = self.imports(plan);
+        let (oks, errs) = worker.dataflow_named("peek", |scope| {
+            let rendered = render_with_imports(scope, imports, plan);
+            (
+                rendered.oks.arrange_by_self_named("peek").trace,
+                rendered.errs.arrange_by_self_named("peek errors").trace,
+            )
+        });
+        self.peeks.push(PendingPeek { peek_id, timestamp, oks, errs, dataflow: Some(dataflow) });
+    }
+
+    fn install_subscribe(
+        &mut self,
+        worker: &mut Worker,
+        subscribe_id: u64,
+        plan: &Plan,
+        as_of: Timestamp,
+        snapshot: bool,
+    ) {
+        let dataflow = worker.next_dataflow_index();
+        let imports = self.imports(plan);
+        let buffer = Rc::new(RefCell::new(SubscribeBuffer::default()));
+        let ok_buffer = Rc::clone(&buffer);
+        let err_buffer = Rc::clone(&buffer);
+        worker.dataflow_named("subscribe", |scope| {
+            let rendered = render_with_imports(scope, imports, plan);
+            rendered.oks.consolidate().inner.sink(Pipeline, "SubscribeRows", move |(input, frontier)| {
+                let mut buffer = ok_buffer.borrow_mut();
+                input.for_each(|_capability, data| buffer.updates.append(data));
+                buffer.oks_frontier = frontier.frontier().to_owned();
+            });
+            rendered.errs.inner.sink(Pipeline, "SubscribeErrors", move |(input, frontier)| {
+                let mut buffer = err_buffer.borrow_mut();
+                input.for_each(|_capability, data| buffer.errors.append(data));
+                buffer.errs_frontier = frontier.frontier().to_owned();
+            });
+        });
+        self.subscribes.insert(
+            subscribe_id,
+            ActiveSubscribe { dataflow, as_of, snapshot, buffer, reported_upper: None, failed: false },
+        );
+    }
+
+    /// Answers every peek whose arrangements are complete through its timestamp.
+    fn serve_peeks(&mut self, worker: &mut Worker) {
+        let mut index = 0;
+        while index < self.peeks.len() {
+            let ready = {
+                let peek = &mut self.peeks[index];
+                passed(&mut peek.oks, peek.timestamp) && passed(&mut peek.errs, peek.timestamp)
+            };
+            if !ready {
+                index += 1;
+                continue;
+            }
+            let mut peek = self.peeks.swap_remove(index);
+            let errors = read_at(&mut peek.errs, peek.timestamp);
+            let result = match errors.into_iter().find(|(_, count)| *count > 0) {
+                Some((error, _)) => Err(error),
+                None => Ok(read_at(&mut peek.oks, peek.timestamp)),
+            };
+            let _ = self.responses.send(Response::Peek { peek_id: peek.peek_id, worker: self.index, result });
+            if let Some(dataflow) = peek.dataflow {
+                worker.drop_dataflow(dataflow);
+            }
+        }
+    }
+
+    /// Forwards complete subscription updates and frontier changes.
+    fn serve_subscribes(&mut self) {
+        for (&subscribe_id, subscribe) in self.subscribes.iter_mut() {
+            if subscribe.failed {
+                continue;
+            }
+            let mut buffer = subscribe.buffer.borrow_mut();
+            let upper = buffer
+                .oks_frontier
+                .elements()
+                .iter()
+                .chain(buffer.errs_frontier.elements())
+                .min()
+                .copied();
+            // Before the sinks first ran, frontiers are empty antichains: wait.
+            if buffer.oks_frontier.elements().is_empty() && buffer.errs_frontier.elements().is_empty() && subscribe.reported_upper.is_none() {
+                continue;
+            }
+            let complete = |time: &Timestamp| upper.is_none_or(|u| *time < u);
+            let as_of = subscribe.as_of;
+            let error = buffer
+                .errors
+                .iter()
+                .find(|(_, time, diff)| complete(time) && *diff > 0)
+                .map(|(e, _, _)| e.clone());
+            let mut ready = Vec::new();
+            buffer.updates.retain(|(row, time, diff)| {
+                if complete(time) {
+                    if *time > as_of {
+                        ready.push((row.clone(), *time, *diff));
+                    } else if subscribe.snapshot {
+                        ready.push((row.clone(), as_of, *diff));
+                    }
+                    false
+                } else {
+                    true
+                }
+            });
+            buffer.errors.retain(|(_, time, _)| !complete(time));
+            // Progress is only meaningful past the snapshot time.
+            let upper = upper.map(|u| u.max(as_of + 1));
+            if ready.is_empty() && error.is_none() && subscribe.reported_upper == Some(upper) {
+                continue;
+            }
+            ready.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            differential_dataflow::consolidation::consolidate_updates(&mut ready);
+            subscribe.reported_upper = Some(upper);
+            subscribe.failed = error.is_some();
+            let _ = self.responses.send(Response::Subscribe {
+                subscribe_id,
+                worker: self.index,
+                updates: ready,
+                error,
+                upper,
+            });
+        }
+    }
+}
+
+/// Renders `plan` in `scope` with the given arrangements imported.
+fn render_with_imports<'s>(
+    scope: timely::dataflow::Scope<'s, Timestamp>,
+    imports: Vec<(GlobalId, RowTrace, ErrTrace)>,
+    plan: &Plan,
+) -> Rendered<'s> {
+    let mut context = RenderContext { scope, imports: BTreeMap::new() };
+    for (id, mut oks, mut errs) in imports {
+        let oks = oks.import(scope).as_collection(|row: &Row, _: &()| row.clone());
+        let errs = errs.import(scope).as_collection(|error: &EvalError, _: &()| error.clone());
+        context.imports.insert(id, Rendered { oks, errs });
+    }
+    context.render(plan)
+}
+
+/// Whether the trace has no more updates to come at times `<= timestamp`.
+fn passed<T>(trace: &mut T, timestamp: Timestamp) -> bool
+where
+    T: TraceReader<Time = Timestamp>,
+{
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    !upper.less_equal(&timestamp)
+}
+
+/// The contents of an arrangement at `timestamp`: each key with its count.
+fn read_at<K: Clone + Ord + 'static>(
+    trace: &mut differential_dataflow::operators::arrange::TraceAgent<
+        differential_dataflow::trace::implementations::KeySpine<K, Timestamp, Diff>,
+    >,
+    timestamp: Timestamp,
+) -> Vec<(K, Diff)>
+where
+    K: differential_dataflow::ExchangeData,
+{
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    let Some(batches) = trace.batches_through(upper.borrow()) else {
+        return Vec::new();
+    };
+    let (mut cursor, storage) = cursor_list(batches);
+    let mut out = Vec::new();
+    while cursor.key_valid(&storage) {
+        while cursor.val_valid(&storage) {
+            let mut count: Diff = 0;
+            cursor.map_times(&storage, |time, diff| {
+                if *time <= timestamp {
+                    count += *diff;
+                }
+            });
+            if count != 0 {
+                out.push((cursor.key(&storage).clone(), count));
+            }
+            cursor.step_val(&storage);
+        }
+        cursor.step_key(&storage);
+    }
+    out
+}

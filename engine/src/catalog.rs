@@ -1,0 +1,67 @@
+//! The coordinator's catalog: every table and view, by id and by name.
+
+use std::collections::{BTreeMap, HashMap};
+
+use laaster_repr::plan::GlobalId;
+use laaster_repr::Row;
+use laaster_sql::{Catalog, CatalogItem};
+
+/// Tables and views, plus each keyed table's primary-key index (used to reject
+/// duplicate keys on INSERT and UPDATE).
+#[derive(Default)]
+pub(crate) struct CatalogState {
+    items: BTreeMap<GlobalId, CatalogItem>,
+    names: HashMap<String, GlobalId>,
+    next_id: GlobalId,
+    /// For tables with a PRIMARY KEY: how many rows hold each key (0 or 1).
+    pub primary_keys: HashMap<GlobalId, HashMap<Row, i64>>,
+}
+
+impl CatalogState {
+    pub fn allocate_id(&mut self) -> GlobalId {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn insert(&mut self, item: CatalogItem) {
+        if item.table.as_ref().is_some_and(|t| t.primary_key.is_some()) {
+            self.primary_keys.insert(item.id, HashMap::new());
+        }
+        self.names.insert(item.name.clone(), item.id);
+        self.items.insert(item.id, item);
+    }
+
+    pub fn remove(&mut self, id: GlobalId) -> Option<CatalogItem> {
+        let item = self.items.remove(&id)?;
+        self.names.remove(&item.name);
+        self.primary_keys.remove(&id);
+        Some(item)
+    }
+
+    pub fn ids(&self) -> Vec<GlobalId> {
+        self.items.keys().copied().collect()
+    }
+
+    /// Items that read `id` directly.
+    pub fn dependents_of(&self, id: GlobalId) -> Vec<GlobalId> {
+        self.items
+            .values()
+            .filter(|item| item.uses.contains(&id))
+            .map(|item| item.id)
+            .collect()
+    }
+}
+
+impl Catalog for CatalogState {
+    fn get(&self, name: &str) -> Option<&CatalogItem> {
+        self.names.get(name).and_then(|id| self.items.get(id))
+    }
+
+    fn get_by_id(&self, id: GlobalId) -> Option<&CatalogItem> {
+        self.items.get(&id)
+    }
+
+    fn items(&self) -> Vec<&CatalogItem> {
+        self.items.values().collect()
+    }
+}

@@ -1,0 +1,481 @@
+//! Executing planned statements: DDL updates the catalog and installs dataflows; writes
+//! go to table inputs at the write timestamp; reads peek at one read timestamp.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use laaster_dataflow::Command;
+use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::{Column, ColumnType, Datum, Diff, ErrorResponse, RelationDesc, Row, ScalarType};
+use laaster_sql::{Catalog, CatalogItem, ItemKind, QueryPlan, StatementPlan};
+
+use crate::coordinator::{Coordinator, SubscribeState};
+use crate::result::{ExecuteResult, RowSet, Subscription};
+
+pub(crate) struct Sequencer<'a> {
+    pub coordinator: &'a mut Coordinator,
+}
+
+fn command(tag: impl Into<String>) -> ExecuteResult {
+    ExecuteResult::Command { tag: tag.into() }
+}
+
+fn text_rows(names: &[&str], rows: Vec<Vec<String>>, timestamp: u64) -> ExecuteResult {
+    let desc = RelationDesc::new(
+        names
+            .iter()
+            .map(|n| Column {
+                name: n.to_string(),
+                typ: ColumnType::new(ScalarType::Text, false),
+            })
+            .collect(),
+    );
+    let rows = rows
+        .into_iter()
+        .map(|r| r.into_iter().map(|v| Datum::text(&v)).collect())
+        .collect();
+    ExecuteResult::Rows(RowSet {
+        desc,
+        rows,
+        timestamp,
+    })
+}
+
+impl Sequencer<'_> {
+    pub fn sequence(&mut self, plan: StatementPlan, sql: &str) -> Result<ExecuteResult, ErrorResponse> {
+        match plan {
+            StatementPlan::CreateTable {
+                name,
+                desc,
+                info,
+                if_not_exists,
+                create_sql,
+            } => {
+                if self.exists(&name, if_not_exists)? {
+                    return Ok(command("CREATE TABLE"));
+                }
+                let id = self.coordinator.catalog.allocate_id();
+                self.coordinator.catalog.insert(CatalogItem {
+                    id,
+                    name: name.clone(),
+                    kind: ItemKind::Table,
+                    desc,
+                    create_sql: if create_sql.is_empty() { sql.to_string() } else { create_sql },
+                    query_sql: None,
+                    uses: Vec::new(),
+                    table: Some(info),
+                });
+                self.coordinator
+                    .workers
+                    .broadcast(Command::CreateTable { id, name });
+                Ok(command("CREATE TABLE"))
+            }
+            StatementPlan::CreateView {
+                name,
+                materialized,
+                query,
+                query_sql,
+                uses,
+                if_not_exists,
+                or_replace,
+                create_sql,
+            } => {
+                let tag = if materialized { "CREATE MATERIALIZED VIEW" } else { "CREATE VIEW" };
+                if or_replace
+                    && let Some(existing) = self.coordinator.catalog.get(&name)
+                {
+                    let id = existing.id;
+                    if !self.coordinator.catalog.dependents_of(id).is_empty() {
+                        return Err(ErrorResponse::new(
+                            "2BP01",
+                            format!("cannot replace view \"{name}\" because other objects depend on it"),
+                        ));
+                    }
+                    self.drop_item(id);
+                }
+                if self.exists(&name, if_not_exists)? {
+                    return Ok(command(tag));
+                }
+                let id = self.coordinator.catalog.allocate_id();
+                if materialized {
+                    let as_of = self.coordinator.read_timestamp();
+                    self.coordinator.workers.broadcast(Command::CreateView {
+                        id,
+                        name: name.clone(),
+                        plan: Arc::new(query.plan.clone()),
+                        as_of,
+                    });
+                }
+                self.coordinator.catalog.insert(CatalogItem {
+                    id,
+                    name,
+                    kind: if materialized { ItemKind::MaterializedView } else { ItemKind::View },
+                    desc: query.desc,
+                    create_sql: if create_sql.is_empty() { sql.to_string() } else { create_sql },
+                    query_sql: Some(query_sql),
+                    uses,
+                    table: None,
+                });
+                Ok(command(tag))
+            }
+            StatementPlan::Insert { table, source } => {
+                let timestamp = self.coordinator.read_timestamp();
+                let rows = self.coordinator.peek(source.plan, timestamp)?;
+                let count = rows.len() as u64;
+                let updates = rows.into_iter().map(|r| (r, 1)).collect();
+                self.write(table, updates)?;
+                Ok(command(format!("INSERT 0 {count}")))
+            }
+            StatementPlan::Update {
+                table,
+                filter,
+                assignments,
+            } => {
+                let rows = self.read_table(table)?;
+                let mut updates = Vec::new();
+                for row in rows {
+                    if !matches_filter(&filter, &row)? {
+                        continue;
+                    }
+                    let mut new_row = row.clone();
+                    for (column, expr) in &assignments {
+                        new_row[*column] = expr.eval(&row).map_err(ErrorResponse::from)?;
+                    }
+                    updates.push((row, -1));
+                    updates.push((new_row, 1));
+                }
+                let count = updates.len() / 2;
+                self.write(table, updates)?;
+                Ok(command(format!("UPDATE {count}")))
+            }
+            StatementPlan::Delete { table, filter } => {
+                let rows = self.read_table(table)?;
+                let mut updates = Vec::new();
+                for row in rows {
+                    if matches_filter(&filter, &row)? {
+                        updates.push((row, -1));
+                    }
+                }
+                let count = updates.len();
+                self.write(table, updates)?;
+                Ok(command(format!("DELETE {count}")))
+            }
+            StatementPlan::Select(query) => self.select(query),
+            StatementPlan::Subscribe {
+                query,
+                snapshot,
+                as_of,
+            } => self.subscribe(query, snapshot, as_of),
+            StatementPlan::Drop {
+                kind,
+                ids,
+                cascade,
+                missing: _,
+            } => self.drop(kind, ids, cascade),
+            StatementPlan::ShowTables => Ok(self.show_kind(&[ItemKind::Table])),
+            StatementPlan::ShowViews => Ok(self.show_kind(&[ItemKind::View, ItemKind::MaterializedView])),
+            StatementPlan::ShowColumns { id } => {
+                let item = self.item(id)?;
+                let rows = item
+                    .desc
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.name.clone(),
+                            c.typ.scalar.to_string(),
+                            if c.typ.nullable { "YES" } else { "NO" }.to_string(),
+                        ]
+                    })
+                    .collect();
+                Ok(text_rows(&["name", "type", "nullable"], rows, 0))
+            }
+            StatementPlan::ShowCreate { id } => {
+                let item = self.item(id)?;
+                Ok(text_rows(
+                    &["name", "create_sql"],
+                    vec![vec![item.name.clone(), item.create_sql.clone()]],
+                    0,
+                ))
+            }
+            StatementPlan::Explain { text } => Ok(text_rows(
+                &["QUERY PLAN"],
+                text.lines().map(|l| vec![l.to_string()]).collect(),
+                0,
+            )),
+        }
+    }
+
+    /// Inserts typed rows into a table by name (the programmatic fast path).
+    pub fn insert_rows(&mut self, table: &str, rows: Vec<Row>) -> Result<u64, ErrorResponse> {
+        let item = self
+            .coordinator
+            .catalog
+            .get(table)
+            .ok_or_else(|| ErrorResponse::new("42P01", format!("relation \"{table}\" does not exist")))?;
+        let id = item.id;
+        let arity = item.desc.arity();
+        if let Some(bad) = rows.iter().position(|r| r.len() != arity) {
+            return Err(ErrorResponse::new(
+                "22023",
+                format!("row {bad} has {} values but table \"{table}\" has {arity} columns", rows[bad].len()),
+            ));
+        }
+        let count = rows.len() as u64;
+        self.write(id, rows.into_iter().map(|r| (r, 1)).collect())?;
+        Ok(count)
+    }
+
+    fn exists(&self, name: &str, if_not_exists: bool) -> Result<bool, ErrorResponse> {
+        match self.coordinator.catalog.get(name) {
+            Some(_) if if_not_exists => Ok(true),
+            Some(_) => Err(ErrorResponse::new("42P07", format!("relation \"{name}\" already exists"))),
+            None => Ok(false),
+        }
+    }
+
+    fn item(&self, id: GlobalId) -> Result<&CatalogItem, ErrorResponse> {
+        self.coordinator
+            .catalog
+            .get_by_id(id)
+            .ok_or_else(|| ErrorResponse::new("42P01", format!("catalog item {id} does not exist")))
+    }
+
+    /// The table's current rows (one entry per copy).
+    fn read_table(&mut self, id: GlobalId) -> Result<Vec<Row>, ErrorResponse> {
+        let arity = self.item(id)?.desc.arity();
+        let timestamp = self.coordinator.read_timestamp();
+        self.coordinator.peek(Plan::Get { id, arity }, timestamp)
+    }
+
+    /// Checks constraints and appends `updates` to table `id` at the write timestamp.
+    fn write(&mut self, id: GlobalId, updates: Vec<(Row, Diff)>) -> Result<(), ErrorResponse> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let item = self.item(id)?.clone();
+        if item.kind != ItemKind::Table {
+            return Err(ErrorResponse::new(
+                "42809",
+                format!("cannot change {} \"{}\"", item.kind.name(), item.name),
+            ));
+        }
+        for (row, diff) in &updates {
+            if *diff <= 0 {
+                continue;
+            }
+            for (column, datum) in item.desc.columns.iter().zip(row.iter()) {
+                if !column.typ.nullable && datum.is_null() {
+                    return Err(ErrorResponse::new(
+                        "23502",
+                        format!(
+                            "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                            column.name, item.name
+                        ),
+                    )
+                    .with_detail(format!("Failing row contains ({}).", display_row(row))));
+                }
+            }
+        }
+        if let Some(key) = item.table.as_ref().and_then(|t| t.primary_key.clone()) {
+            self.check_primary_key(&item, &key, &updates)?;
+        }
+        let time = self.coordinator.write_timestamp();
+        self.coordinator.workers.broadcast(Command::Insert {
+            id,
+            updates: Arc::new(updates),
+            time,
+        });
+        Ok(())
+    }
+
+    fn check_primary_key(
+        &mut self,
+        item: &CatalogItem,
+        key: &[usize],
+        updates: &[(Row, Diff)],
+    ) -> Result<(), ErrorResponse> {
+        let index = self.coordinator.catalog.primary_keys.entry(item.id).or_default();
+        let mut changes: HashMap<Row, i64> = HashMap::new();
+        for (row, diff) in updates {
+            *changes.entry(row.project(key)).or_insert(0) += diff;
+        }
+        for (key_row, change) in &changes {
+            let current = index.get(key_row).copied().unwrap_or(0);
+            if current + change > 1 {
+                let names: Vec<&str> = key.iter().map(|&c| item.desc.columns[c].name.as_str()).collect();
+                return Err(ErrorResponse::new(
+                    "23505",
+                    format!("duplicate key value violates unique constraint \"{}_pkey\"", item.name),
+                )
+                .with_detail(format!(
+                    "Key ({})=({}) already exists.",
+                    names.join(", "),
+                    display_row(key_row)
+                )));
+            }
+        }
+        for (key_row, change) in changes {
+            let entry = index.entry(key_row).or_insert(0);
+            *entry += change;
+            if *entry == 0 {
+                // Keep the index small.
+            }
+        }
+        index.retain(|_, count| *count != 0);
+        Ok(())
+    }
+
+    fn select(&mut self, query: QueryPlan) -> Result<ExecuteResult, ErrorResponse> {
+        let timestamp = self.coordinator.read_timestamp();
+        let rows = self.coordinator.peek(query.plan, timestamp)?;
+        let rows = query.finishing.apply(rows);
+        Ok(ExecuteResult::Rows(RowSet {
+            desc: query.desc,
+            rows,
+            timestamp,
+        }))
+    }
+
+    fn subscribe(
+        &mut self,
+        query: QueryPlan,
+        snapshot: bool,
+        as_of: Option<u64>,
+    ) -> Result<ExecuteResult, ErrorResponse> {
+        let now = self.coordinator.read_timestamp();
+        let since = self.coordinator.since();
+        let as_of = match as_of {
+            Some(t) if t < since => {
+                return Err(ErrorResponse::new(
+                    "22000",
+                    format!("AS OF {t} is earlier than the earliest readable time {since}"),
+                )
+                .with_hint("Raise the engine's history retention (retain_history) to read further back."));
+            }
+            Some(t) => t,
+            None => now,
+        };
+        let id = self.coordinator.next_id();
+        let (sender, events) = crossbeam_channel::unbounded();
+        let workers = self.coordinator.workers.commands.len();
+        self.coordinator.subscribes.insert(
+            id,
+            SubscribeState {
+                sender,
+                uppers: vec![None; workers],
+                pending: Vec::new(),
+                reported: None,
+            },
+        );
+        self.coordinator.workers.broadcast(Command::Subscribe {
+            subscribe_id: id,
+            plan: Arc::new(query.plan),
+            as_of,
+            snapshot,
+        });
+        Ok(ExecuteResult::Subscription(Subscription {
+            desc: query.desc,
+            as_of,
+            events,
+            cancel: Some((id, self.coordinator.requests.clone())),
+        }))
+    }
+
+    fn drop(&mut self, kind: ItemKind, ids: Vec<GlobalId>, cascade: bool) -> Result<ExecuteResult, ErrorResponse> {
+        let tag = match kind {
+            ItemKind::Table => "DROP TABLE",
+            ItemKind::View => "DROP VIEW",
+            ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
+        };
+        // Everything that depends on the dropped items, transitively.
+        let mut doomed: BTreeSet<GlobalId> = ids.iter().copied().collect();
+        let mut frontier: Vec<GlobalId> = ids.clone();
+        let mut dependents = Vec::new();
+        while let Some(id) = frontier.pop() {
+            for dependent in self.coordinator.catalog.dependents_of(id) {
+                if doomed.insert(dependent) {
+                    frontier.push(dependent);
+                    dependents.push((dependent, id));
+                }
+            }
+        }
+        if !dependents.is_empty() && !cascade {
+            let first = self.item(ids[0])?;
+            let detail = dependents
+                .iter()
+                .filter_map(|(dependent, on)| {
+                    let d = self.coordinator.catalog.get_by_id(*dependent)?;
+                    let o = self.coordinator.catalog.get_by_id(*on)?;
+                    Some(format!("{} {} depends on {} {}", d.kind.name(), d.name, o.kind.name(), o.name))
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(ErrorResponse::new(
+                "2BP01",
+                format!(
+                    "cannot drop {} {} because other objects depend on it",
+                    first.kind.name(),
+                    first.name
+                ),
+            )
+            .with_detail(detail)
+            .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+        }
+        // Dependents before what they depend on.
+        let mut order: Vec<GlobalId> = doomed.into_iter().collect();
+        order.sort_by(|a, b| b.cmp(a));
+        for id in order {
+            self.drop_item(id);
+        }
+        Ok(command(tag))
+    }
+
+    fn drop_item(&mut self, id: GlobalId) {
+        if let Some(item) = self.coordinator.catalog.remove(id)
+            && item.kind != ItemKind::View
+        {
+            self.coordinator.workers.broadcast(Command::Drop { id });
+        }
+    }
+
+    fn show_kind(&self, kinds: &[ItemKind]) -> ExecuteResult {
+        let mut rows: Vec<Vec<String>> = self
+            .coordinator
+            .catalog
+            .items()
+            .into_iter()
+            .filter(|item| kinds.contains(&item.kind))
+            .map(|item| {
+                if kinds.len() > 1 {
+                    vec![item.name.clone(), item.kind.name().to_string()]
+                } else {
+                    vec![item.name.clone()]
+                }
+            })
+            .collect();
+        rows.sort();
+        if kinds.len() > 1 {
+            text_rows(&["name", "type"], rows, 0)
+        } else {
+            text_rows(&["name"], rows, 0)
+        }
+    }
+}
+
+fn matches_filter(filter: &Option<laaster_repr::ScalarExpr>, row: &Row) -> Result<bool, ErrorResponse> {
+    match filter {
+        None => Ok(true),
+        Some(predicate) => Ok(predicate.eval(row).map_err(ErrorResponse::from)? == Datum::Bool(true)),
+    }
+}
+
+fn display_row(row: &Row) -> String {
+    row.iter()
+        .map(|d| match d {
+            Datum::Null => "null".to_string(),
+            other => laaster_repr::strconv::format_datum(other),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
