@@ -27,7 +27,8 @@ For every source file tests/slt/src/<name>.slt it writes tests/slt/<name>.slt:
   (after `----`) is (re)written in sqllogictest format: one row per line,
   values separated by one space, NULL as `NULL`, the empty string as
   `(empty)`, everything else exactly as PostgreSQL's text output prints it.
-  Rows of `rowsort` queries are written sorted, so reruns are byte-identical.
+  Rows of `rowsort` queries are written sorted element-wise (as the
+  sqllogictest runner sorts rows), so reruns are byte-identical.
   With psycopg, the type letters are checked against the result's column
   types (I = int2/int4/int8, R = float4/float8/numeric, T = anything else).
 * Records preceded by `onlyif laaster` are copied through unchanged and not
@@ -49,7 +50,7 @@ Safety checks that make the script fail (so the test gets fixed, not
 silently wrong): values containing newlines/tabs, leading/trailing or doubled
 spaces (the sqllogictest runner normalises whitespace), text values that are
 literally `NULL` or `(empty)`, and multi-row queries without `rowsort` whose
-SQL has no ORDER BY.
+SQL has no top-level ORDER BY (ties in an ORDER BY are not detected: avoid them).
 """
 
 import argparse
@@ -231,9 +232,12 @@ class PsqlBackend:
             self.env[{"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE"}[k]] = v
 
     def run(self, sql):
+        # Unaligned output with header and footer: "hdr RS row RS ... RS (N rows)\n".
+        # The header and footer make an empty result distinguishable from one
+        # row holding an empty string.
         p = subprocess.run(
-            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=terse",
-             "-F", self.FS, "-R", self.RS, "-P", "null=" + self.NULL, "-P", "footer=off",
+            ["psql", "-X", "-q", "-A", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=terse",
+             "-F", self.FS, "-R", self.RS, "-P", "null=" + self.NULL, "-P", "footer=on",
              "-c", sql],
             env=self.env, capture_output=True, text=True,
         )
@@ -243,10 +247,14 @@ class PsqlBackend:
         out = p.stdout
         if out.endswith("\n"):
             out = out[:-1]
-        rows = []
-        if out != "":
-            for rec in out.split(self.RS):
-                rows.append([None if v == self.NULL else v for v in rec.split(self.FS)])
+        if out == "":
+            return Result(True, [], None)  # a command, not a query
+        parts = out.split(self.RS)
+        footer = parts[-1]
+        m = re.fullmatch(r"\((\d+) rows?\)", footer)
+        if not m or len(parts) - 2 != int(m.group(1)):
+            raise SltError("cannot parse psql output {!r}".format(p.stdout))
+        rows = [[None if v == self.NULL else v for v in rec.split(self.FS)] for rec in parts[1:-1]]
         return Result(True, rows, None)
 
     def close(self):
@@ -408,11 +416,14 @@ def complete_file(name, kind, admin_db, fix_types):
             else:
                 if res.rows and len(res.rows[0]) != len(types):
                     raise SltError("{}: {} type letters but {} columns".format(where, len(types), len(res.rows[0])))
-            rows = [" ".join(format_value(v, where) for v in row) for row in res.rows]
+            rows = [[format_value(v, where) for v in row] for row in res.rows]
             if sort == "rowsort":
+                # Same order as the sqllogictest runner's own rowsort: rows compared
+                # element-wise as lists of strings (byte / code point order).
                 rows.sort()
-            elif len(rows) > 1 and not re.search(r"\border\s+by\b", b.sql, re.I):
+            elif len(rows) > 1 and not has_outer_order_by(b.sql):
                 raise SltError("{}: multi-row query without ORDER BY must use rowsort\n{}".format(where, b.sql))
+            rows = [" ".join(row) for row in rows]
             out.append("\n".join(b.comments + [header] + b.sql_lines + ["----"] + rows) + "\n")
     finally:
         backend.close()
@@ -427,6 +438,20 @@ def complete_file(name, kind, admin_db, fix_types):
             f.write("\n".join(src_lines))
         print("  fixed {} type strings in {}".format(len(type_fixes), os.path.relpath(src, SLT_DIR)))
     return "\n".join(out), stats
+
+
+def has_outer_order_by(sql):
+    """True if the statement has an ORDER BY outside any parentheses."""
+    depth = 0
+    for m in re.finditer(r"'(?:[^']|'')*'|\(|\)|\border\s+by\b", sql, re.I):
+        t = m.group(0)
+        if t == "(":
+            depth += 1
+        elif t == ")":
+            depth -= 1
+        elif not t.startswith("'") and depth == 0:
+            return True
+    return False
 
 
 def check_error(where, regex, res, sql):
