@@ -1,0 +1,210 @@
+//! Core throughput benchmarks: the SQL path against a hand-written differential
+//! dataflow program doing the same work (the substrate's ceiling).
+//!
+//! ```text
+//! cargo bench -p laaster-benches --bench core -- [--rows N] [--keys K] [--batch B] [--workers W] [--only groupby|join]
+//! ```
+//!
+//! Prints one line per run: `bench=<name> path=<sql|dd> workers=W rows=N seconds=S rows_per_s=R`.
+//! Each figure is the median of `--repeat` runs (default 3).
+
+use std::time::{Duration, Instant};
+
+use differential_dataflow::input::InputSession;
+use laaster_engine::{Engine, EngineConfig, ExecuteResult, SubscribeEvent};
+use laaster_repr::{Datum, Row};
+
+struct Options {
+    rows: u64,
+    keys: u64,
+    batch: u64,
+    workers: Vec<usize>,
+    repeat: usize,
+    only: Option<String>,
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        rows: 2_000_000,
+        keys: 100_000,
+        batch: 10_000,
+        workers: vec![1, 2],
+        repeat: 3,
+        only: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--rows" => options.rows = value.parse().unwrap_or(options.rows),
+            "--keys" => options.keys = value.parse().unwrap_or(options.keys),
+            "--batch" => options.batch = value.parse().unwrap_or(options.batch),
+            "--workers" => options.workers = value.split(',').filter_map(|w| w.parse().ok()).collect(),
+            "--repeat" => options.repeat = value.parse().unwrap_or(options.repeat),
+            "--only" => options.only = Some(value),
+            // cargo bench passes --bench; ignore unknown flags.
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    options
+}
+
+/// A deterministic pseudo-random key sequence (xorshift), the same for both paths.
+fn key_at(index: u64, keys: u64) -> u64 {
+    let mut x = index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 29;
+    x % keys
+}
+
+/// Group-by rows spread over `keys` keys; join rows match exactly one partner each.
+fn key_of(index: u64, keys: u64, join: bool) -> u64 {
+    if join { index } else { key_at(index, keys) }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+/// Waits until the subscription's progress passes `timestamp`.
+fn wait_past(feed: &laaster_engine::Subscription, timestamp: u64) {
+    loop {
+        match feed.recv_timeout(Duration::from_secs(600)) {
+            Ok(Some(SubscribeEvent::Progress(upper))) if upper > timestamp => return,
+            Ok(Some(SubscribeEvent::Error(e))) => panic!("{e}"),
+            Ok(_) => {}
+            Err(()) => panic!("subscription ended"),
+        }
+    }
+}
+
+/// Inserts `rows` rows through the engine's programmatic path into a table feeding
+/// `view_sql`, and times until the view has absorbed them all (its change feed's
+/// progress passes the last write).
+fn sql_run(workers: usize, options: &Options, tables: &[&str], setup: &str, view: &str, join: bool) -> f64 {
+    let engine = Engine::start(EngineConfig { workers, ..EngineConfig::default() }).expect("engine");
+    let mut session = engine.session();
+    session.execute(setup).expect("setup");
+    let mut results = session
+        .execute(&format!("SUBSCRIBE TO {view} WITH (snapshot = false)"))
+        .expect("subscribe");
+    let Some(ExecuteResult::Subscription(feed)) = results.pop() else { panic!("no feed") };
+    let start = Instant::now();
+    let mut inserted = 0;
+    while inserted < options.rows {
+        let n = options.batch.min(options.rows - inserted);
+        for table in tables {
+            let rows: Vec<Row> = (inserted..inserted + n)
+                .map(|i| Row::new(vec![Datum::Int64(key_of(i, options.keys, join) as i64), Datum::Int64(i as i64)]))
+                .collect();
+            session.insert_rows(table, rows).expect("insert");
+        }
+        inserted += n;
+    }
+    // A read forces the last write's time closed; its timestamp bounds every write.
+    let results = session.execute("SELECT 1").expect("read");
+    let Some(ExecuteResult::Rows(rows)) = results.into_iter().next() else { panic!() };
+    wait_past(&feed, rows.timestamp);
+    let seconds = start.elapsed().as_secs_f64();
+    seconds
+}
+
+/// The same work written directly against differential dataflow.
+fn dd_run(workers: usize, options: &Options, join: bool) -> f64 {
+    let rows = options.rows;
+    let keys = options.keys;
+    let batch = options.batch;
+    let start = Instant::now();
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let index = worker.index() as u64;
+        let peers = worker.peers() as u64;
+        let mut left = InputSession::<u64, (u64, u64), isize>::new();
+        let mut right = InputSession::<u64, (u64, u64), isize>::new();
+        let probe = worker.dataflow::<u64, _, _>(|scope| {
+            let l = left.to_collection(scope);
+            if join {
+                let r = right.to_collection(scope);
+                let (probe, _) = l.join(r).probe();
+                probe
+            } else {
+                let (probe, _) = l.map(|(k, _v)| k).count().probe();
+                probe
+            }
+        });
+        let mut time = 0;
+        let mut inserted = 0;
+        while inserted < rows {
+            let n = batch.min(rows - inserted);
+            for i in (inserted..inserted + n).filter(|i| i % peers == index) {
+                left.insert((key_of(i, keys, join), i));
+                if join {
+                    right.insert((key_of(i, keys, join), i));
+                }
+            }
+            inserted += n;
+            time += 1;
+            left.advance_to(time);
+            right.advance_to(time);
+            left.flush();
+            right.flush();
+            worker.step();
+        }
+        worker.step_while(|| probe.less_than(&time));
+    })
+    .expect("timely");
+    start.elapsed().as_secs_f64()
+}
+
+fn report(name: &str, path: &str, workers: usize, options: &Options, seconds: f64) {
+    println!(
+        "bench={name} path={path} workers={workers} rows={} seconds={seconds:.3} rows_per_s={:.0}",
+        options.rows,
+        options.rows as f64 / seconds
+    );
+}
+
+fn main() {
+    let options = parse_options();
+    let run = |name: &str| options.only.as_deref().is_none_or(|o| o == name);
+    for &workers in &options.workers {
+        if run("groupby") {
+            let sql = median((0..options.repeat).map(|_| {
+                sql_run(
+                    workers,
+                    &options,
+                    &["t"],
+                    "CREATE TABLE t (k BIGINT, v BIGINT); CREATE MATERIALIZED VIEW counts AS SELECT k, count(*) AS n FROM t GROUP BY k",
+                    "counts",
+                    false,
+                )
+            }).collect());
+            report("groupby", "sql", workers, &options, sql);
+            let dd = median((0..options.repeat).map(|_| dd_run(workers, &options, false)).collect());
+            report("groupby", "dd", workers, &options, dd);
+            println!("bench=groupby workers={workers} sql_over_dd={:.2}", sql / dd);
+        }
+        if run("join") {
+            let sql = median((0..options.repeat).map(|_| {
+                sql_run(
+                    workers,
+                    &options,
+                    &["a", "b"],
+                    "CREATE TABLE a (k BIGINT, x BIGINT); CREATE TABLE b (k BIGINT, y BIGINT); CREATE MATERIALIZED VIEW joined AS SELECT a.k, a.x, b.y FROM a JOIN b ON a.k = b.k",
+                    "joined",
+                    true,
+                )
+            }).collect());
+            report("join", "sql", workers, &options, sql);
+            let dd = median((0..options.repeat).map(|_| dd_run(workers, &options, true)).collect());
+            report("join", "dd", workers, &options, dd);
+            println!("bench=join workers={workers} sql_over_dd={:.2}", sql / dd);
+        }
+    }
+}

@@ -1,0 +1,11 @@
+CREATE TABLE votes (user_id BIGINT NOT NULL, contestant TEXT, ts TIMESTAMP);
+CREATE TABLE contestants (name TEXT PRIMARY KEY, country TEXT);
+EXPLAIN LOGICAL SELECT contestant, count(*) AS n FROM votes GROUP BY contestant;
+EXPLAIN OPTIMIZED SELECT contestant, count(*) AS n FROM votes WHERE user_id > 10 GROUP BY contestant;
+EXPLAIN DATAFLOW SELECT contestant, count(*) AS n FROM votes GROUP BY contestant;
+EXPLAIN DATAFLOW SELECT v.user_id, c.country FROM votes v JOIN contestants c ON v.contestant = c.name WHERE c.country <> 'NL';
+EXPLAIN DATAFLOW SELECT c.name, v.user_id FROM contestants c LEFT JOIN votes v ON v.contestant = c.name;
+EXPLAIN DATAFLOW SELECT name FROM contestants c WHERE EXISTS (SELECT 1 FROM votes v WHERE v.contestant = c.name);
+EXPLAIN DATAFLOW SELECT user_id, contestant FROM (SELECT user_id, contestant, row_number() OVER (PARTITION BY contestant ORDER BY ts DESC) AS rn FROM votes) s WHERE rn <= 3;
+EXPLAIN DATAFLOW SELECT contestant FROM votes UNION SELECT name FROM contestants;
+EXPLAIN SELECT DISTINCT contestant FROM votes ORDER BY contestant LIMIT 5;
