@@ -1,0 +1,621 @@
+//! Unit tests of statement planning against a small in-memory catalog.
+//!
+//! Tests whose names start with `query_planner_` need `crate::query::plan_query` (views,
+//! INSERT sources, SELECT, SUBSCRIBE); the others only need expression and type
+//! planning or none at all.
+
+use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::{Column, ColumnType, Datum, RelationDesc, ScalarExpr, ScalarType};
+
+use super::plan_statement;
+use crate::catalog::{Catalog, CatalogItem, ItemKind, TableInfo};
+use crate::error::PlanError;
+use crate::parse::parse_statement;
+use crate::plans::{PlanContext, StatementPlan};
+
+#[derive(Default)]
+struct TestCatalog {
+    items: Vec<CatalogItem>,
+}
+
+impl Catalog for TestCatalog {
+    fn get(&self, name: &str) -> Option<&CatalogItem> {
+        self.items.iter().find(|item| item.name == name)
+    }
+
+    fn get_by_id(&self, id: GlobalId) -> Option<&CatalogItem> {
+        self.items.iter().find(|item| item.id == id)
+    }
+
+    fn items(&self) -> Vec<&CatalogItem> {
+        self.items.iter().collect()
+    }
+}
+
+impl TestCatalog {
+    /// Adds an item; tables get `defaults` (by column) and no key.
+    fn add(
+        &mut self,
+        name: &str,
+        kind: ItemKind,
+        columns: &[(&str, ScalarType)],
+        defaults: Vec<Option<ScalarExpr>>,
+    ) -> GlobalId {
+        let id = self.items.len() as GlobalId + 1;
+        let desc = RelationDesc::new(
+            columns
+                .iter()
+                .map(|(name, scalar)| Column {
+                    name: (*name).to_string(),
+                    typ: ColumnType::nullable(scalar.clone()),
+                })
+                .collect(),
+        );
+        let table = (kind == ItemKind::Table).then(|| TableInfo {
+            defaults: if defaults.is_empty() {
+                vec![None; columns.len()]
+            } else {
+                defaults
+            },
+            primary_key: None,
+        });
+        self.items.push(CatalogItem {
+            id,
+            name: name.to_string(),
+            kind,
+            desc,
+            create_sql: String::new(),
+            query_sql: (kind != ItemKind::Table).then(|| "SELECT id FROM account".to_string()),
+            uses: Vec::new(),
+            table,
+        });
+        id
+    }
+
+    /// `account (id int, owner text, balance numeric)`, `v` (view), `mv` (materialized).
+    fn bank() -> TestCatalog {
+        let mut catalog = TestCatalog::default();
+        let columns = [
+            ("id", ScalarType::Int32),
+            ("owner", ScalarType::Text),
+            ("balance", ScalarType::NUMERIC),
+        ];
+        let zero = ScalarExpr::literal(Datum::Int32(0), ScalarType::Int32);
+        catalog.add(
+            "account",
+            ItemKind::Table,
+            &columns,
+            vec![None, None, Some(zero)],
+        );
+        catalog.add("v", ItemKind::View, &columns[..1], vec![]);
+        catalog.add("mv", ItemKind::MaterializedView, &columns[..1], vec![]);
+        catalog
+    }
+}
+
+fn plan(catalog: &TestCatalog, sql: &str) -> Result<StatementPlan, PlanError> {
+    let statement = parse_statement(sql)?;
+    plan_statement(catalog, &statement, &PlanContext { now_micros: 0 })
+}
+
+fn plan_ok(catalog: &TestCatalog, sql: &str) -> StatementPlan {
+    match plan(catalog, sql) {
+        Ok(plan) => plan,
+        Err(err) => panic!("planning {sql}: {}", err.to_response().render(Some(sql))),
+    }
+}
+
+/// The rendered error (message, detail, hint) for `sql`.
+fn plan_err(catalog: &TestCatalog, sql: &str) -> String {
+    match plan(catalog, sql) {
+        Ok(plan) => panic!("expected an error for {sql}, got {plan:?}"),
+        Err(err) => err.to_response().to_string(),
+    }
+}
+
+#[test]
+fn create_table_with_keys_defaults_and_not_null() {
+    let catalog = TestCatalog::bank();
+    let sql = "CREATE TABLE kv (k TEXT PRIMARY KEY, v INT NOT NULL DEFAULT 42, \
+               d DATE DEFAULT '2024-01-01', n NUMERIC(10,2) NULL)";
+    let StatementPlan::CreateTable {
+        name,
+        desc,
+        info,
+        if_not_exists,
+        create_sql,
+    } = plan_ok(&catalog, sql)
+    else {
+        panic!("not a CREATE TABLE plan");
+    };
+    assert_eq!(name, "kv");
+    assert!(!if_not_exists);
+    assert_eq!(create_sql, sql);
+    let names: Vec<_> = desc.names().collect();
+    assert_eq!(names, ["k", "v", "d", "n"]);
+    let nullable: Vec<_> = desc.columns.iter().map(|c| c.typ.nullable).collect();
+    assert_eq!(nullable, [false, false, true, true]);
+    assert_eq!(desc.columns[0].typ.scalar, ScalarType::Text);
+    assert_eq!(desc.columns[1].typ.scalar, ScalarType::Int32);
+    assert_eq!(desc.columns[2].typ.scalar, ScalarType::Date);
+    assert_eq!(info.primary_key, Some(vec![0]));
+    let has_default: Vec<_> = info.defaults.iter().map(Option::is_some).collect();
+    assert_eq!(has_default, [false, true, true, false]);
+    assert!(
+        info.defaults
+            .iter()
+            .flatten()
+            .all(|d| d.columns().is_empty())
+    );
+}
+
+#[test]
+fn composite_primary_key_columns_are_not_null() {
+    let catalog = TestCatalog::default();
+    let planned = plan_ok(
+        &catalog,
+        "CREATE TABLE pk2 (a INT, b INT, c TEXT, PRIMARY KEY (b, a))",
+    );
+    let StatementPlan::CreateTable { desc, info, .. } = planned else {
+        panic!("not a CREATE TABLE plan");
+    };
+    assert_eq!(info.primary_key, Some(vec![1, 0]));
+    let nullable: Vec<_> = desc.columns.iter().map(|c| c.typ.nullable).collect();
+    assert_eq!(nullable, [false, false, true]);
+}
+
+#[test]
+fn create_table_errors() {
+    let catalog = TestCatalog::bank();
+    assert_eq!(
+        plan_err(&catalog, "CREATE TABLE t (a INT, b TEXT, A TEXT)"),
+        "column \"a\" specified more than once"
+    );
+    assert_eq!(
+        plan_err(&catalog, "CREATE TABLE account (a INT)"),
+        "relation \"account\" already exists"
+    );
+    assert_eq!(
+        plan_err(&catalog, "CREATE TABLE v (a INT)"),
+        "relation \"v\" already exists"
+    );
+    assert!(matches!(
+        plan(&catalog, "CREATE TABLE IF NOT EXISTS account (a INT)"),
+        Ok(StatementPlan::CreateTable {
+            if_not_exists: true,
+            ..
+        })
+    ));
+    assert_eq!(
+        plan_err(
+            &catalog,
+            "CREATE TABLE t (a INT PRIMARY KEY, b INT, PRIMARY KEY (b))"
+        ),
+        "multiple primary keys for table \"t\" are not allowed"
+    );
+    assert_eq!(
+        plan_err(&catalog, "CREATE TABLE t (a INT, PRIMARY KEY (x))"),
+        "column \"x\" named in key does not exist"
+    );
+    assert_eq!(
+        plan_err(&catalog, "CREATE TABLE t (a INT NULL NOT NULL)"),
+        "conflicting NULL/NOT NULL declarations for column \"a\" of table \"t\""
+    );
+    assert_eq!(
+        plan_err(&catalog, "CREATE TABLE t (a INT DEFAULT 1 DEFAULT 2)"),
+        "multiple default values specified for column \"a\" of table \"t\""
+    );
+}
+
+#[test]
+fn create_table_unsupported_clauses_are_named() {
+    let catalog = TestCatalog::default();
+    let cases = [
+        ("CREATE TABLE t (a INT CHECK (a > 0))", "CHECK constraints"),
+        ("CREATE TABLE t (a INT, CHECK (a > 0))", "CHECK constraints"),
+        ("CREATE TABLE t (a INT UNIQUE)", "UNIQUE constraints"),
+        ("CREATE TABLE t (a INT, UNIQUE (a))", "UNIQUE constraints"),
+        (
+            "CREATE TABLE t (a INT REFERENCES u (b))",
+            "FOREIGN KEY constraints",
+        ),
+        (
+            "CREATE TABLE t (a INT) WITH ('connector' = 'kafka')",
+            "WITH (...) options",
+        ),
+        (
+            "CREATE TABLE t (a INT) PARTITION BY RANGE (a)",
+            "partitioned tables",
+        ),
+        ("CREATE TEMPORARY TABLE t (a INT)", "temporary tables"),
+        ("CREATE TABLE t AS SELECT 1", "CREATE TABLE ... AS"),
+    ];
+    for (sql, feature) in cases {
+        match plan(&catalog, sql) {
+            Err(PlanError::Unsupported { feature: f, .. }) => {
+                assert!(f.contains(feature), "{sql}: {f}")
+            }
+            other => panic!("{sql}: expected Unsupported, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn unknown_relations_suggest_close_names() {
+    let catalog = TestCatalog::bank();
+    for sql in [
+        "INSERT INTO acount VALUES (1)",
+        "UPDATE acount SET id = 1",
+        "DELETE FROM acount",
+        "SHOW COLUMNS FROM acount",
+        "SUBSCRIBE acount",
+    ] {
+        match plan(&catalog, sql) {
+            Err(PlanError::UnknownRelation { name, suggestion }) => {
+                assert_eq!(name, "acount");
+                assert_eq!(suggestion.as_deref(), Some("account"), "{sql}");
+            }
+            other => panic!("{sql}: expected UnknownRelation, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        plan_err(&catalog, "DELETE FROM acount"),
+        "relation \"acount\" does not exist\nHINT:  Perhaps you meant \"account\"."
+    );
+}
+
+#[test]
+fn drop_resolves_names_and_checks_kinds() {
+    let catalog = TestCatalog::bank();
+    let StatementPlan::Drop {
+        kind,
+        ids,
+        cascade,
+        missing,
+    } = plan_ok(
+        &catalog,
+        "DROP TABLE IF EXISTS account, nope, account CASCADE",
+    )
+    else {
+        panic!("not a DROP plan");
+    };
+    assert_eq!(kind, ItemKind::Table);
+    assert_eq!(ids, [1]);
+    assert!(cascade);
+    assert_eq!(missing, ["nope"]);
+    assert!(matches!(
+        plan_ok(&catalog, "DROP MATERIALIZED VIEW mv"),
+        StatementPlan::Drop { ids, cascade: false, .. } if ids == [3]
+    ));
+    assert_eq!(
+        plan_err(&catalog, "DROP TABLE v"),
+        "\"v\" is not a table\nHINT:  Use DROP VIEW to remove a view."
+    );
+    assert_eq!(
+        plan_err(&catalog, "DROP VIEW mv"),
+        "\"mv\" is not a view\nHINT:  Use DROP MATERIALIZED VIEW to remove a materialized view."
+    );
+    assert_eq!(
+        plan_err(&catalog, "DROP VIEW IF EXISTS account"),
+        "\"account\" is not a view\nHINT:  Use DROP TABLE to remove a table."
+    );
+    assert_eq!(
+        plan_err(&catalog, "DROP TABLE nope"),
+        "table \"nope\" does not exist"
+    );
+    assert_eq!(
+        plan_err(&catalog, "DROP TABLE acount"),
+        "table \"acount\" does not exist\nHINT:  Perhaps you meant \"account\"."
+    );
+    assert!(matches!(
+        plan(&catalog, "DROP INDEX i"),
+        Err(PlanError::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn dml_target_errors() {
+    let catalog = TestCatalog::bank();
+    assert!(plan_err(&catalog, "INSERT INTO v VALUES (1)").starts_with(
+        "cannot insert into view \"v\"\nDETAIL:  Views that do not select from a single table"
+    ));
+    assert!(plan_err(&catalog, "DELETE FROM v").starts_with("cannot delete from view \"v\""));
+    assert_eq!(
+        plan_err(&catalog, "UPDATE mv SET id = 1"),
+        "cannot change materialized view \"mv\""
+    );
+    assert_eq!(
+        plan_err(&catalog, "INSERT INTO account (id, nope) VALUES (1, 2)"),
+        "column \"nope\" of relation \"account\" does not exist"
+    );
+    assert_eq!(
+        plan_err(&catalog, "INSERT INTO account (id, ID) VALUES (1, 2)"),
+        "column \"id\" specified more than once"
+    );
+    assert_eq!(
+        plan_err(
+            &catalog,
+            "INSERT INTO account (id, owner) VALUES (9, 'x', 1)"
+        ),
+        "INSERT has more expressions than target columns"
+    );
+    assert_eq!(
+        plan_err(&catalog, "INSERT INTO account (id, owner) VALUES (9)"),
+        "INSERT has more target columns than expressions"
+    );
+    assert_eq!(
+        plan_err(&catalog, "UPDATE account SET nope = 1"),
+        "column \"nope\" of relation \"account\" does not exist"
+    );
+    assert!(matches!(
+        plan(
+            &catalog,
+            "INSERT INTO account VALUES (1) ON CONFLICT DO NOTHING"
+        ),
+        Err(PlanError::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn update_and_delete_plan_expressions_over_the_row() {
+    let catalog = TestCatalog::bank();
+    let StatementPlan::Update {
+        table,
+        filter,
+        assignments,
+    } = plan_ok(
+        &catalog,
+        "UPDATE account AS a SET balance = DEFAULT, owner = a.owner WHERE id = 1",
+    )
+    else {
+        panic!("not an UPDATE plan");
+    };
+    assert_eq!(table, 1);
+    assert!(filter.is_some_and(|f| f.columns() == [0]));
+    assert_eq!(assignments.len(), 2);
+    assert_eq!(assignments[0].0, 2);
+    assert!(assignments[0].1.columns().is_empty());
+    assert_eq!(assignments[1].0, 1);
+    assert_eq!(
+        plan_err(&catalog, "UPDATE account SET id = 1, id = 2"),
+        "multiple assignments to same column \"id\""
+    );
+    assert_eq!(
+        plan_err(&catalog, "DELETE FROM account WHERE id"),
+        "argument of WHERE must be type boolean, not type integer"
+    );
+    assert!(matches!(
+        plan_ok(&catalog, "DELETE FROM account"),
+        StatementPlan::Delete {
+            table: 1,
+            filter: None
+        }
+    ));
+}
+
+#[test]
+fn show_statements_resolve_items() {
+    let catalog = TestCatalog::bank();
+    assert!(matches!(
+        plan_ok(&catalog, "SHOW TABLES"),
+        StatementPlan::ShowTables
+    ));
+    assert!(matches!(
+        plan_ok(&catalog, "SHOW MATERIALIZED VIEWS"),
+        StatementPlan::ShowViews
+    ));
+    assert!(matches!(
+        plan_ok(&catalog, "SHOW COLUMNS FROM account"),
+        StatementPlan::ShowColumns { id: 1 }
+    ));
+    assert!(matches!(
+        plan_ok(&catalog, "SHOW CREATE MATERIALIZED VIEW mv"),
+        StatementPlan::ShowCreate { id: 3 }
+    ));
+    assert_eq!(
+        plan_err(&catalog, "SHOW CREATE VIEW account"),
+        "\"account\" is not a view"
+    );
+}
+
+#[test]
+fn unsupported_statements_are_errors_not_panics() {
+    let catalog = TestCatalog::bank();
+    for (sql, feature) in [
+        ("BEGIN", "transactions"),
+        ("COMMIT", "transactions"),
+        ("SET search_path = public", "SET"),
+        ("CREATE INDEX i ON account (id)", "CREATE INDEX"),
+        ("ALTER TABLE account ADD COLUMN x INT", "ALTER TABLE"),
+        ("CREATE SCHEMA s", "CREATE SCHEMA"),
+        ("SHOW search_path", "SHOW"),
+    ] {
+        match plan(&catalog, sql) {
+            Err(PlanError::Unsupported { feature: f, .. }) => assert_eq!(f, feature, "{sql}"),
+            other => panic!("{sql}: expected Unsupported, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn query_planner_insert_fills_defaults_and_casts() {
+    let catalog = TestCatalog::bank();
+    let planned = plan_ok(
+        &catalog,
+        "INSERT INTO account (owner, id) VALUES ('ann', 1), ('bob', DEFAULT)",
+    );
+    let StatementPlan::Insert { table, source } = planned else {
+        panic!("not an INSERT plan");
+    };
+    assert_eq!(table, 1);
+    assert_eq!(source.desc, catalog.items[0].desc);
+    let Plan::Mfp { input, mfp } = &source.plan else {
+        panic!("INSERT source is not an Mfp: {:?}", source.plan);
+    };
+    // owner, id and the DEFAULT marker for id.
+    assert_eq!(input.arity(), 3);
+    assert_eq!(mfp.output_arity(), 3);
+    assert!(matches!(mfp.expressions[0], ScalarExpr::If { .. }));
+    assert_eq!(
+        mfp.expressions[2],
+        ScalarExpr::literal(Datum::Int32(0), ScalarType::Int32)
+    );
+}
+
+#[test]
+fn query_planner_insert_all_default_columns_are_dropped_from_the_source() {
+    let catalog = TestCatalog::bank();
+    let planned = plan_ok(
+        &catalog,
+        "INSERT INTO account VALUES (1, 'a', DEFAULT), (2, 'b', DEFAULT)",
+    );
+    let StatementPlan::Insert { source, .. } = planned else {
+        panic!("not an INSERT plan");
+    };
+    let Plan::Mfp { input, .. } = &source.plan else {
+        panic!("INSERT source is not an Mfp");
+    };
+    assert_eq!(input.arity(), 2);
+    let planned = plan_ok(&catalog, "INSERT INTO account (balance) VALUES (DEFAULT)");
+    assert!(matches!(planned, StatementPlan::Insert { .. }));
+    assert!(matches!(
+        plan_ok(&catalog, "INSERT INTO account DEFAULT VALUES"),
+        StatementPlan::Insert { .. }
+    ));
+}
+
+#[test]
+fn query_planner_insert_select_checks_arity() {
+    let catalog = TestCatalog::bank();
+    assert_eq!(
+        plan_err(
+            &catalog,
+            "INSERT INTO account (id) SELECT id, owner FROM account"
+        ),
+        "INSERT has more expressions than target columns"
+    );
+    assert!(matches!(
+        plan_ok(
+            &catalog,
+            "INSERT INTO account (id, owner) SELECT id + 1, upper(owner) FROM account"
+        ),
+        StatementPlan::Insert { .. }
+    ));
+}
+
+#[test]
+fn query_planner_views_record_direct_uses() {
+    let mut catalog = TestCatalog::bank();
+    catalog.items[1].uses = vec![1];
+    let planned = plan_ok(
+        &catalog,
+        "CREATE MATERIALIZED VIEW m2 (n, o) AS WITH account AS (SELECT 1 AS id) \
+         SELECT v.id, account.id FROM v, account, mv",
+    );
+    let StatementPlan::CreateView {
+        name,
+        materialized,
+        query,
+        uses,
+        ..
+    } = planned
+    else {
+        panic!("not a CREATE VIEW plan");
+    };
+    assert_eq!(name, "m2");
+    assert!(materialized);
+    assert_eq!(uses, [2, 3]);
+    let names: Vec<_> = query.desc.names().collect();
+    assert_eq!(names, ["n", "o"]);
+    assert_eq!(
+        plan_err(&catalog, "CREATE VIEW w (a, b) AS SELECT 1"),
+        "CREATE VIEW specifies more column names than columns"
+    );
+    assert_eq!(
+        plan_err(&catalog, "CREATE VIEW v AS SELECT 1"),
+        "relation \"v\" already exists"
+    );
+    assert!(matches!(
+        plan_ok(&catalog, "CREATE OR REPLACE VIEW v AS SELECT 1 AS id"),
+        StatementPlan::CreateView {
+            or_replace: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn query_planner_select_subscribe_explain() {
+    let catalog = TestCatalog::bank();
+    assert!(matches!(
+        plan_ok(&catalog, "SELECT id FROM account ORDER BY id LIMIT 1"),
+        StatementPlan::Select(_)
+    ));
+    let planned = plan_ok(
+        &catalog,
+        "SUBSCRIBE TO account WITH (SNAPSHOT = FALSE) AS OF 7",
+    );
+    let StatementPlan::Subscribe {
+        query,
+        snapshot,
+        as_of,
+    } = planned
+    else {
+        panic!("not a SUBSCRIBE plan");
+    };
+    assert!(!snapshot);
+    assert_eq!(as_of, Some(7));
+    assert_eq!(query.desc, catalog.items[0].desc);
+    assert!(matches!(
+        plan_ok(
+            &catalog,
+            "SUBSCRIBE (SELECT owner FROM account WHERE id > 1)"
+        ),
+        StatementPlan::Subscribe {
+            snapshot: true,
+            as_of: None,
+            ..
+        }
+    ));
+    assert!(matches!(
+        plan_ok(&catalog, "EXPLAIN SELECT * FROM account"),
+        StatementPlan::Explain { .. }
+    ));
+}
+
+#[test]
+fn query_planner_string_literals_convert_like_postgres() {
+    let mut catalog = TestCatalog::default();
+    let columns = [
+        ("d", ScalarType::Date),
+        ("a", ScalarType::Array(Box::new(ScalarType::Int32))),
+        ("j", ScalarType::Jsonb),
+        ("n", ScalarType::Int32),
+    ];
+    catalog.add("typed", ItemKind::Table, &columns, vec![]);
+    let sql = "INSERT INTO typed VALUES ('2024-01-02', '{1,2}', '{\"a\":1}', NULL)";
+    let StatementPlan::Insert { source, .. } = plan_ok(&catalog, sql) else {
+        panic!("not an INSERT plan");
+    };
+    let Plan::Mfp { input, mfp } = &source.plan else {
+        panic!("INSERT source is not an Mfp");
+    };
+    if let Plan::Constant { rows, .. } = input.as_ref() {
+        let row = mfp.evaluate(&rows[0].0).expect("evaluates").expect("kept");
+        assert_eq!(row[0], Datum::Date(19724));
+        assert_eq!(
+            row[1],
+            Datum::Array(vec![Datum::Int32(1), Datum::Int32(2)].into())
+        );
+        assert_eq!(row[3], Datum::Null);
+    }
+    assert_eq!(
+        plan_err(&catalog, "INSERT INTO typed (n) VALUES ('x'::text)"),
+        "column \"n\" is of type integer but expression is of type text\n\
+         HINT:  You will need to rewrite or cast the expression."
+    );
+    assert!(matches!(
+        plan_ok(&catalog, "UPDATE typed SET d = '2024-03-01', n = '7'"),
+        StatementPlan::Update { .. }
+    ));
+}
