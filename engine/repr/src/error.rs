@@ -106,10 +106,11 @@ impl ErrorResponse {
         {
             let prefix = format!("LINE {}: ", pos.line);
             out.push_str(&format!("\n{prefix}{line}\n"));
-            let caret_at = prefix.len() + line
-                .chars()
-                .take(pos.column.saturating_sub(1) as usize)
-                .count();
+            let caret_at = prefix.len()
+                + line
+                    .chars()
+                    .take(pos.column.saturating_sub(1) as usize)
+                    .count();
             out.push_str(&" ".repeat(caret_at));
             out.push('^');
         }

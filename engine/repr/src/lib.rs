@@ -14,8 +14,10 @@
 //!
 //! Start reading at [`plan::Plan`].
 
+pub mod cast;
 pub mod datum;
 pub mod error;
+pub mod jsonb;
 pub mod plan;
 pub mod row;
 pub mod scalar;

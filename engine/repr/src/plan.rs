@@ -27,7 +27,10 @@ pub enum Plan {
     Get { id: GlobalId, arity: usize },
     /// A constant collection, emitted once at the dataflow's start time.
     /// State: none. Cost: once.
-    Constant { rows: Vec<(Row, Diff)>, arity: usize },
+    Constant {
+        rows: Vec<(Row, Diff)>,
+        arity: usize,
+    },
     /// Maps, filters and projects each row (fused; see [`MapFilterProject`]).
     /// State: none. Cost: O(expression size) per change.
     Mfp {
@@ -170,7 +173,9 @@ pub enum AggregateFunc {
     Count,
     /// Sum producing `output` (`bigint` for small ints, `numeric` for bigint and numeric,
     /// float types for floats). NULL over no non-null values.
-    Sum { output: ScalarType },
+    Sum {
+        output: ScalarType,
+    },
     Min,
     Max,
     BoolAnd,
@@ -272,10 +277,7 @@ impl MapFilterProject {
             }
         }
         Ok(Some(
-            self.projection
-                .iter()
-                .map(|&c| datums[c].clone())
-                .collect(),
+            self.projection.iter().map(|&c| datums[c].clone()).collect(),
         ))
     }
 }
@@ -355,7 +357,10 @@ impl RowSetFinishing {
         rows.sort_by(|a, b| compare_rows(a, b, &self.order));
         rows.into_iter()
             .skip(usize::try_from(self.offset).unwrap_or(usize::MAX))
-            .take(self.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)))
+            .take(
+                self.limit
+                    .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
+            )
             .map(|row| row.project(&self.projection))
             .collect()
     }

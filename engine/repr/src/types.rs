@@ -49,7 +49,10 @@ impl ScalarType {
     };
 
     pub fn is_integer(&self) -> bool {
-        matches!(self, ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64)
+        matches!(
+            self,
+            ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64
+        )
     }
 
     pub fn is_float(&self) -> bool {

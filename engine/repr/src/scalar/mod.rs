@@ -112,7 +112,9 @@ pub enum Func {
     RegexpReplace,
     StartsWith,
     /// `a LIKE b` / `a ILIKE b` (with `\` as the escape character).
-    Like { case_insensitive: bool },
+    Like {
+        case_insensitive: bool,
+    },
     // ---- null handling ----
     NullIf,
     Greatest,

@@ -1,0 +1,549 @@
+//! `jsonb` values: parsing JSON text into Postgres' canonical jsonb text, and reading
+//! into it (`->`, `->>`, casts).
+//!
+//! A [`Datum::Jsonb`] holds the canonical text, so equal documents are equal datums.
+//! Canonical means what Postgres prints for a jsonb value: object keys ordered by
+//! (length, bytes) with the last of duplicate keys kept, numbers in `numeric`'s output
+//! form (`1e5` → `100000`, `1.50` stays `1.50`), one space after `:` and `,`.
+
+use std::sync::Arc;
+
+use crate::strconv::normalize_number_text;
+use crate::{Datum, EvalError};
+
+/// A parsed JSON value. Numbers keep their normalized text.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JsonValue {
+    Null,
+    Bool(bool),
+    Number(String),
+    String(String),
+    Array(Vec<JsonValue>),
+    /// Keys sorted in jsonb order, without duplicates.
+    Object(Vec<(String, JsonValue)>),
+}
+
+impl JsonValue {
+    /// Postgres' name for the value's kind, as in `cannot cast jsonb object to ...`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JsonValue::Null => "null",
+            JsonValue::Bool(_) => "boolean",
+            JsonValue::Number(_) => "numeric",
+            JsonValue::String(_) => "string",
+            JsonValue::Array(_) => "array",
+            JsonValue::Object(_) => "object",
+        }
+    }
+
+    /// The canonical jsonb text of the value.
+    pub fn to_canonical(&self) -> String {
+        let mut out = String::new();
+        self.write_canonical(&mut out);
+        out
+    }
+
+    fn write_canonical(&self, out: &mut String) {
+        match self {
+            JsonValue::Null => out.push_str("null"),
+            JsonValue::Bool(true) => out.push_str("true"),
+            JsonValue::Bool(false) => out.push_str("false"),
+            JsonValue::Number(n) => out.push_str(n),
+            JsonValue::String(s) => write_json_string(out, s),
+            JsonValue::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    item.write_canonical(out);
+                }
+                out.push(']');
+            }
+            JsonValue::Object(entries) => {
+                out.push('{');
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write_json_string(out, key);
+                    out.push_str(": ");
+                    value.write_canonical(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// Appends a JSON string literal with Postgres' escaping.
+fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Postgres' error for bad JSON text. Postgres adds the cause as a DETAIL line, which
+/// [`EvalError`] has no place for, so `_detail` only documents the cause here.
+fn invalid_json(_detail: &str) -> EvalError {
+    EvalError::Other("invalid input syntax for type json".to_string())
+}
+
+/// Parses JSON text (errors read `invalid input syntax for type json`).
+pub fn parse_json(text: &str) -> Result<JsonValue, EvalError> {
+    let mut parser = JsonParser {
+        bytes: text.as_bytes(),
+        text,
+        pos: 0,
+        depth: 0,
+    };
+    parser.skip_whitespace();
+    let value = parser.value()?;
+    parser.skip_whitespace();
+    if parser.pos != parser.bytes.len() {
+        return Err(invalid_json("Expected end of input."));
+    }
+    Ok(value)
+}
+
+/// The canonical jsonb text of JSON text, for building [`Datum::Jsonb`].
+pub fn canonical_jsonb(text: &str) -> Result<String, EvalError> {
+    parse_json(text).map(|v| v.to_canonical())
+}
+
+/// Orders object keys the way jsonb stores them: shorter first, then bytewise.
+fn jsonb_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}
+
+struct JsonParser<'a> {
+    bytes: &'a [u8],
+    text: &'a str,
+    pos: usize,
+    depth: usize,
+}
+
+impl JsonParser<'_> {
+    fn skip_whitespace(&mut self) {
+        while self
+            .bytes
+            .get(self.pos)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.pos += 1;
+        }
+    }
+
+    fn value(&mut self) -> Result<JsonValue, EvalError> {
+        match self.bytes.get(self.pos) {
+            None => Err(invalid_json("The input string ended unexpectedly.")),
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => self.string().map(JsonValue::String),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => self.literal(),
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), EvalError> {
+        self.depth += 1;
+        // Bounded so that parsing (and dropping) a hostile document cannot overflow
+        // the stack.
+        if self.depth > 1000 {
+            return Err(EvalError::Other("stack depth limit exceeded".to_string()));
+        }
+        Ok(())
+    }
+
+    fn object(&mut self) -> Result<JsonValue, EvalError> {
+        self.enter()?;
+        self.pos += 1;
+        let mut entries: Vec<(String, JsonValue)> = Vec::new();
+        self.skip_whitespace();
+        if self.bytes.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(JsonValue::Object(entries));
+        }
+        loop {
+            self.skip_whitespace();
+            if self.bytes.get(self.pos) != Some(&b'"') {
+                return Err(invalid_json("Expected string or \"}\"."));
+            }
+            let key = self.string()?;
+            self.skip_whitespace();
+            if self.bytes.get(self.pos) != Some(&b':') {
+                return Err(invalid_json("Expected \":\"."));
+            }
+            self.pos += 1;
+            self.skip_whitespace();
+            let value = self.value()?;
+            entries.push((key, value));
+            self.skip_whitespace();
+            match self.bytes.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return Err(invalid_json("Expected \",\" or \"}\".")),
+            }
+        }
+        // Stable sort keeps duplicates in input order; keep the last of each run.
+        entries.sort_by(|a, b| jsonb_key_order(&a.0, &b.0));
+        let mut deduped: Vec<(String, JsonValue)> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match deduped.last_mut() {
+                Some(last) if last.0 == entry.0 => *last = entry,
+                _ => deduped.push(entry),
+            }
+        }
+        self.depth -= 1;
+        Ok(JsonValue::Object(deduped))
+    }
+
+    fn array(&mut self) -> Result<JsonValue, EvalError> {
+        self.enter()?;
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_whitespace();
+        if self.bytes.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(JsonValue::Array(items));
+        }
+        loop {
+            self.skip_whitespace();
+            items.push(self.value()?);
+            self.skip_whitespace();
+            match self.bytes.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return Err(invalid_json("Expected \",\" or \"]\".")),
+            }
+        }
+        self.depth -= 1;
+        Ok(JsonValue::Array(items))
+    }
+
+    fn hex4(&mut self) -> Result<u32, EvalError> {
+        let digits = self
+            .text
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| invalid_json("\"\\u\" must be followed by four hexadecimal digits."))?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid_json(
+                "\"\\u\" must be followed by four hexadecimal digits.",
+            ));
+        }
+        let value = u32::from_str_radix(digits, 16)
+            .map_err(|_| invalid_json("\"\\u\" must be followed by four hexadecimal digits."))?;
+        self.pos += 4;
+        Ok(value)
+    }
+
+    fn string(&mut self) -> Result<String, EvalError> {
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            let start = self.pos;
+            while self
+                .bytes
+                .get(self.pos)
+                .is_some_and(|b| *b != b'"' && *b != b'\\' && *b >= 0x20)
+            {
+                self.pos += 1;
+            }
+            out.push_str(&self.text[start..self.pos]);
+            match self.bytes.get(self.pos) {
+                None => return Err(invalid_json("The input string ended unexpectedly.")),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let escaped = self
+                        .bytes
+                        .get(self.pos)
+                        .copied()
+                        .ok_or_else(|| invalid_json("The input string ended unexpectedly."))?;
+                    self.pos += 1;
+                    match escaped {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let first = self.hex4()?;
+                            let code = if (0xd800..0xdc00).contains(&first) {
+                                if self.text.get(self.pos..self.pos + 2) != Some("\\u") {
+                                    return Err(invalid_json(
+                                        "Unicode high surrogate must not be followed by another character.",
+                                    ));
+                                }
+                                self.pos += 2;
+                                let second = self.hex4()?;
+                                if !(0xdc00..0xe000).contains(&second) {
+                                    return Err(invalid_json(
+                                        "Unicode low surrogate must follow a high surrogate.",
+                                    ));
+                                }
+                                0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00)
+                            } else {
+                                first
+                            };
+                            if code == 0 {
+                                return Err(EvalError::Other(
+                                    "unsupported Unicode escape sequence (\\u0000 cannot be converted to text)"
+                                        .to_string(),
+                                ));
+                            }
+                            let c = char::from_u32(code).ok_or_else(|| {
+                                invalid_json("Unicode low surrogate must follow a high surrogate.")
+                            })?;
+                            out.push(c);
+                        }
+                        _ => return Err(invalid_json("Escape sequence is invalid.")),
+                    }
+                }
+                Some(_) => {
+                    return Err(invalid_json(
+                        "Character with value 0x00-0x1f must be escaped.",
+                    ));
+                }
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<JsonValue, EvalError> {
+        let start = self.pos;
+        if self.bytes.get(self.pos) == Some(&b'-') {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        while self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        let int_len = self.pos - int_start;
+        if int_len == 0 || (int_len > 1 && self.bytes[int_start] == b'0') {
+            return Err(invalid_json("Token is invalid."));
+        }
+        if self.bytes.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            let frac_start = self.pos;
+            while self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+                self.pos += 1;
+            }
+            if self.pos == frac_start {
+                return Err(invalid_json("Token is invalid."));
+            }
+        }
+        if matches!(self.bytes.get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.bytes.get(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            let exp_start = self.pos;
+            while self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+                self.pos += 1;
+            }
+            if self.pos == exp_start {
+                return Err(invalid_json("Token is invalid."));
+            }
+        }
+        if self
+            .bytes
+            .get(self.pos)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'.')
+        {
+            return Err(invalid_json("Token is invalid."));
+        }
+        let text = &self.text[start..self.pos];
+        let normalized = normalize_number_text(text)
+            .ok_or_else(|| EvalError::Other(format!("value overflows numeric format: {text}")))?;
+        Ok(JsonValue::Number(normalized))
+    }
+
+    fn literal(&mut self) -> Result<JsonValue, EvalError> {
+        let start = self.pos;
+        while self
+            .bytes
+            .get(self.pos)
+            .is_some_and(u8::is_ascii_alphanumeric)
+        {
+            self.pos += 1;
+        }
+        match &self.text[start..self.pos] {
+            "true" => Ok(JsonValue::Bool(true)),
+            "false" => Ok(JsonValue::Bool(false)),
+            "null" => Ok(JsonValue::Null),
+            "" => {
+                let token: String = self.text[start..].chars().take(1).collect();
+                Err(invalid_json(&format!("Token \"{token}\" is invalid.")))
+            }
+            token => Err(invalid_json(&format!("Token \"{token}\" is invalid."))),
+        }
+    }
+}
+
+/// A key or index into a jsonb document.
+pub enum JsonbPath<'a> {
+    Key(&'a str),
+    Index(i64),
+}
+
+/// `j -> key` / `j -> index`: the element, or `None` when it does not exist.
+pub fn jsonb_get(canonical: &str, path: JsonbPath) -> Result<Option<JsonValue>, EvalError> {
+    let value = parse_json(canonical)?;
+    Ok(match (value, path) {
+        (JsonValue::Object(entries), JsonbPath::Key(key)) => {
+            entries.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        }
+        (JsonValue::Array(mut items), JsonbPath::Index(index)) => {
+            let len = items.len() as i64;
+            let index = if index < 0 { len + index } else { index };
+            if (0..len).contains(&index) {
+                Some(items.swap_remove(index as usize))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    })
+}
+
+/// `j -> path` as a datum (jsonb, or `NULL`).
+pub fn jsonb_get_datum(canonical: &str, path: JsonbPath) -> Result<Datum, EvalError> {
+    Ok(match jsonb_get(canonical, path)? {
+        Some(value) => Datum::Jsonb(Arc::from(value.to_canonical())),
+        None => Datum::Null,
+    })
+}
+
+/// `j ->> path` as a datum: strings unquoted, JSON null as SQL `NULL`.
+pub fn jsonb_get_text_datum(canonical: &str, path: JsonbPath) -> Result<Datum, EvalError> {
+    Ok(match jsonb_get(canonical, path)? {
+        Some(JsonValue::String(s)) => Datum::text(&s),
+        Some(JsonValue::Null) | None => Datum::Null,
+        Some(value) => Datum::text(&value.to_canonical()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_text_matches_postgres() {
+        let cases = [
+            (
+                r#"{"b":1,"a":[1,2],"aa":{"c":1.50}}"#,
+                r#"{"a": [1, 2], "b": 1, "aa": {"c": 1.50}}"#,
+            ),
+            (r#"{"a":1,"a":2}"#, r#"{"a": 2}"#),
+            (r#""\u00e9x\n""#, r#""éx\n""#),
+            ("[]", "[]"),
+            ("{}", "{}"),
+            ("1e5", "100000"),
+            ("-0", "0"),
+            ("1.0E+2", "100"),
+            (" [true, false , null] ", "[true, false, null]"),
+            (r#""a\/b\"\\""#, r#""a/b\"\\""#),
+            (r#""\ud83d\ude00""#, "\"😀\""),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(canonical_jsonb(input).unwrap(), expected, "{input}");
+            assert_eq!(canonical_jsonb(expected).unwrap(), expected, "{expected}");
+        }
+        for bad in [
+            "x",
+            "{",
+            "[1,]",
+            "01",
+            "1.",
+            "{\"a\" 1}",
+            "\"\u{1}\"",
+            "tru",
+            "",
+        ] {
+            let err = canonical_jsonb(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("invalid input syntax for type json"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn access_by_key_and_index() {
+        let doc =
+            canonical_jsonb(r#"{"a": {"b": [1, "x", null]}, "s": "str", "n": null}"#).unwrap();
+        assert_eq!(
+            jsonb_get_datum(&doc, JsonbPath::Key("a")).unwrap(),
+            Datum::Jsonb(Arc::from(r#"{"b": [1, "x", null]}"#))
+        );
+        assert_eq!(
+            jsonb_get_text_datum(&doc, JsonbPath::Key("s")).unwrap(),
+            Datum::text("str")
+        );
+        assert_eq!(
+            jsonb_get_datum(&doc, JsonbPath::Key("s")).unwrap(),
+            Datum::Jsonb(Arc::from("\"str\""))
+        );
+        assert_eq!(
+            jsonb_get_text_datum(&doc, JsonbPath::Key("n")).unwrap(),
+            Datum::Null
+        );
+        assert_eq!(
+            jsonb_get_datum(&doc, JsonbPath::Key("n")).unwrap(),
+            Datum::Jsonb(Arc::from("null"))
+        );
+        assert_eq!(
+            jsonb_get_datum(&doc, JsonbPath::Key("zz")).unwrap(),
+            Datum::Null
+        );
+        assert_eq!(
+            jsonb_get_datum(&doc, JsonbPath::Index(0)).unwrap(),
+            Datum::Null
+        );
+        let array = "[1, \"x\", null]";
+        assert_eq!(
+            jsonb_get_text_datum(array, JsonbPath::Index(1)).unwrap(),
+            Datum::text("x")
+        );
+        assert_eq!(
+            jsonb_get_text_datum(array, JsonbPath::Index(-3)).unwrap(),
+            Datum::text("1")
+        );
+        assert_eq!(
+            jsonb_get_text_datum(array, JsonbPath::Index(3)).unwrap(),
+            Datum::Null
+        );
+        assert_eq!(
+            jsonb_get_text_datum(array, JsonbPath::Index(-4)).unwrap(),
+            Datum::Null
+        );
+    }
+}
