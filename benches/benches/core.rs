@@ -40,7 +40,9 @@ fn parse_options() -> Options {
             "--rows" => options.rows = value.parse().unwrap_or(options.rows),
             "--keys" => options.keys = value.parse().unwrap_or(options.keys),
             "--batch" => options.batch = value.parse().unwrap_or(options.batch),
-            "--workers" => options.workers = value.split(',').filter_map(|w| w.parse().ok()).collect(),
+            "--workers" => {
+                options.workers = value.split(',').filter_map(|w| w.parse().ok()).collect()
+            }
             "--repeat" => options.repeat = value.parse().unwrap_or(options.repeat),
             "--only" => options.only = Some(value),
             // cargo bench passes --bench; ignore unknown flags.
@@ -88,21 +90,39 @@ fn wait_past(feed: &laaster_engine::Subscription, timestamp: u64) {
 /// Inserts `rows` rows through the engine's programmatic path into a table feeding
 /// `view_sql`, and times until the view has absorbed them all (its change feed's
 /// progress passes the last write).
-fn sql_run(workers: usize, options: &Options, tables: &[&str], setup: &str, view: &str, join: bool) -> f64 {
-    let engine = Engine::start(EngineConfig { workers, ..EngineConfig::default() }).expect("engine");
+fn sql_run(
+    workers: usize,
+    options: &Options,
+    tables: &[&str],
+    setup: &str,
+    view: &str,
+    join: bool,
+) -> f64 {
+    let engine = Engine::start(EngineConfig {
+        workers,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
     let mut session = engine.session();
     session.execute(setup).expect("setup");
     let mut results = session
         .execute(&format!("SUBSCRIBE TO {view} WITH (snapshot = false)"))
         .expect("subscribe");
-    let Some(ExecuteResult::Subscription(feed)) = results.pop() else { panic!("no feed") };
+    let Some(ExecuteResult::Subscription(feed)) = results.pop() else {
+        panic!("no feed")
+    };
     let start = Instant::now();
     let mut inserted = 0;
     while inserted < options.rows {
         let n = options.batch.min(options.rows - inserted);
         for table in tables {
             let rows: Vec<Row> = (inserted..inserted + n)
-                .map(|i| Row::new(vec![Datum::Int64(key_of(i, options.keys, join) as i64), Datum::Int64(i as i64)]))
+                .map(|i| {
+                    Row::new(vec![
+                        Datum::Int64(key_of(i, options.keys, join) as i64),
+                        Datum::Int64(i as i64),
+                    ])
+                })
                 .collect();
             session.insert_rows(table, rows).expect("insert");
         }
@@ -110,7 +130,9 @@ fn sql_run(workers: usize, options: &Options, tables: &[&str], setup: &str, view
     }
     // A read forces the last write's time closed; its timestamp bounds every write.
     let results = session.execute("SELECT 1").expect("read");
-    let Some(ExecuteResult::Rows(rows)) = results.into_iter().next() else { panic!() };
+    let Some(ExecuteResult::Rows(rows)) = results.into_iter().next() else {
+        panic!()
+    };
     wait_past(&feed, rows.timestamp);
     let seconds = start.elapsed().as_secs_f64();
     seconds
@@ -186,9 +208,16 @@ fn main() {
                 )
             }).collect());
             report("groupby", "sql", workers, &options, sql);
-            let dd = median((0..options.repeat).map(|_| dd_run(workers, &options, false)).collect());
+            let dd = median(
+                (0..options.repeat)
+                    .map(|_| dd_run(workers, &options, false))
+                    .collect(),
+            );
             report("groupby", "dd", workers, &options, dd);
-            println!("bench=groupby workers={workers} sql_over_dd={:.2}", sql / dd);
+            println!(
+                "bench=groupby workers={workers} sql_over_dd={:.2}",
+                sql / dd
+            );
         }
         if run("join") {
             let sql = median((0..options.repeat).map(|_| {
@@ -202,7 +231,11 @@ fn main() {
                 )
             }).collect());
             report("join", "sql", workers, &options, sql);
-            let dd = median((0..options.repeat).map(|_| dd_run(workers, &options, true)).collect());
+            let dd = median(
+                (0..options.repeat)
+                    .map(|_| dd_run(workers, &options, true))
+                    .collect(),
+            );
             report("join", "dd", workers, &options, dd);
             println!("bench=join workers={workers} sql_over_dd={:.2}", sql / dd);
         }

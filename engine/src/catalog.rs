@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use laaster_repr::plan::GlobalId;
 use laaster_repr::Row;
+use laaster_repr::plan::GlobalId;
 use laaster_sql::{Catalog, CatalogItem};
 
 /// Tables and views, plus each keyed table's primary-key index (used to reject
@@ -36,10 +36,6 @@ impl CatalogState {
         self.names.remove(&item.name);
         self.primary_keys.remove(&id);
         Some(item)
-    }
-
-    pub fn ids(&self) -> Vec<GlobalId> {
-        self.items.keys().copied().collect()
     }
 
     /// Items that read `id` directly.

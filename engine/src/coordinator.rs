@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use laaster_dataflow::{Command, Response, WorkerHandles, start_workers};
-use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::plan::Plan;
 use laaster_repr::{Diff, ErrorResponse, Row, Timestamp};
 use laaster_sql::parse::{ParsedStatement, parse_statements};
 use laaster_sql::{PlanContext, StatementPlan};
@@ -79,7 +79,9 @@ impl Engine {
                 let mut coordinator = Coordinator::new(config, workers, coordinator_requests);
                 coordinator.run(receiver);
             })
-            .map_err(|e| ErrorResponse::new("XX000", format!("could not start coordinator: {e}")))?;
+            .map_err(|e| {
+                ErrorResponse::new("XX000", format!("could not start coordinator: {e}"))
+            })?;
         Ok(Engine {
             requests,
             coordinator: Some(coordinator),
@@ -277,8 +279,9 @@ impl Coordinator {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_micros() as i64),
         };
-        let plan = laaster_sql::statement::plan_statement(&self.catalog, &statement.statement, &context)
-            .map_err(|e| e.to_response())?;
+        let plan =
+            laaster_sql::statement::plan_statement(&self.catalog, &statement.statement, &context)
+                .map_err(|e| e.to_response())?;
         self.sequence(plan, &statement.sql)
     }
 
@@ -312,7 +315,8 @@ impl Coordinator {
         let since = self.frontier.saturating_sub(1).saturating_sub(retain);
         if since > self.compacted_to {
             self.compacted_to = since;
-            self.workers.broadcast(Command::AllowCompaction { frontier: since });
+            self.workers
+                .broadcast(Command::AllowCompaction { frontier: since });
         }
     }
 
@@ -333,9 +337,7 @@ impl Coordinator {
     /// A timestamp at which every input is complete and every earlier write is visible.
     pub(crate) fn read_timestamp(&mut self) -> Timestamp {
         if self.dirty {
-            let to = now_millis()
-                .max(self.frontier + 1)
-                .max(self.written_upper);
+            let to = now_millis().max(self.frontier + 1).max(self.written_upper);
             self.advance_to(to);
         }
         self.frontier - 1
@@ -349,7 +351,11 @@ impl Coordinator {
 
     /// Evaluates `plan` at `timestamp` on the workers and returns the rows (one entry
     /// per copy) or the first evaluation error.
-    pub(crate) fn peek(&mut self, plan: Plan, timestamp: Timestamp) -> Result<Vec<Row>, ErrorResponse> {
+    pub(crate) fn peek(
+        &mut self,
+        plan: Plan,
+        timestamp: Timestamp,
+    ) -> Result<Vec<Row>, ErrorResponse> {
         if let Some(rows) = crate::constant::evaluate_constant(&plan) {
             return expand(rows?);
         }
@@ -370,7 +376,11 @@ impl Coordinator {
         let responses = self.workers.responses.clone();
         let workers = self.workers.commands.len();
         loop {
-            if self.peeks.get(&peek_id).is_some_and(|p| p.answers == workers) {
+            if self
+                .peeks
+                .get(&peek_id)
+                .is_some_and(|p| p.answers == workers)
+            {
                 break;
             }
             match responses.recv() {
@@ -413,7 +423,8 @@ impl Coordinator {
                 };
                 if finished {
                     self.subscribes.remove(&subscribe_id);
-                    self.workers.broadcast(Command::CancelSubscribe { subscribe_id });
+                    self.workers
+                        .broadcast(Command::CancelSubscribe { subscribe_id });
                 }
             }
         }
@@ -425,10 +436,6 @@ impl Coordinator {
 
     fn insert_rows(&mut self, table: &str, rows: Vec<Row>) -> Result<u64, ErrorResponse> {
         Sequencer { coordinator: self }.insert_rows(table, rows)
-    }
-
-    pub(crate) fn item_ids(&self) -> Vec<GlobalId> {
-        self.catalog.ids()
     }
 }
 

@@ -42,7 +42,11 @@ fn text_rows(names: &[&str], rows: Vec<Vec<String>>, timestamp: u64) -> ExecuteR
 }
 
 impl Sequencer<'_> {
-    pub fn sequence(&mut self, plan: StatementPlan, sql: &str) -> Result<ExecuteResult, ErrorResponse> {
+    pub fn sequence(
+        &mut self,
+        plan: StatementPlan,
+        sql: &str,
+    ) -> Result<ExecuteResult, ErrorResponse> {
         match plan {
             StatementPlan::CreateTable {
                 name,
@@ -60,7 +64,11 @@ impl Sequencer<'_> {
                     name: name.clone(),
                     kind: ItemKind::Table,
                     desc,
-                    create_sql: if create_sql.is_empty() { sql.to_string() } else { create_sql },
+                    create_sql: if create_sql.is_empty() {
+                        sql.to_string()
+                    } else {
+                        create_sql
+                    },
                     query_sql: None,
                     uses: Vec::new(),
                     table: Some(info),
@@ -80,15 +88,19 @@ impl Sequencer<'_> {
                 or_replace,
                 create_sql,
             } => {
-                let tag = if materialized { "CREATE MATERIALIZED VIEW" } else { "CREATE VIEW" };
-                if or_replace
-                    && let Some(existing) = self.coordinator.catalog.get(&name)
-                {
+                let tag = if materialized {
+                    "CREATE MATERIALIZED VIEW"
+                } else {
+                    "CREATE VIEW"
+                };
+                if or_replace && let Some(existing) = self.coordinator.catalog.get(&name) {
                     let id = existing.id;
                     if !self.coordinator.catalog.dependents_of(id).is_empty() {
                         return Err(ErrorResponse::new(
                             "2BP01",
-                            format!("cannot replace view \"{name}\" because other objects depend on it"),
+                            format!(
+                                "cannot replace view \"{name}\" because other objects depend on it"
+                            ),
                         ));
                     }
                     self.drop_item(id);
@@ -109,9 +121,17 @@ impl Sequencer<'_> {
                 self.coordinator.catalog.insert(CatalogItem {
                     id,
                     name,
-                    kind: if materialized { ItemKind::MaterializedView } else { ItemKind::View },
+                    kind: if materialized {
+                        ItemKind::MaterializedView
+                    } else {
+                        ItemKind::View
+                    },
                     desc: query.desc,
-                    create_sql: if create_sql.is_empty() { sql.to_string() } else { create_sql },
+                    create_sql: if create_sql.is_empty() {
+                        sql.to_string()
+                    } else {
+                        create_sql
+                    },
                     query_sql: Some(query_sql),
                     uses,
                     table: None,
@@ -173,7 +193,9 @@ impl Sequencer<'_> {
                 missing: _,
             } => self.drop(kind, ids, cascade),
             StatementPlan::ShowTables => Ok(self.show_kind(&[ItemKind::Table])),
-            StatementPlan::ShowViews => Ok(self.show_kind(&[ItemKind::View, ItemKind::MaterializedView])),
+            StatementPlan::ShowViews => {
+                Ok(self.show_kind(&[ItemKind::View, ItemKind::MaterializedView]))
+            }
             StatementPlan::ShowColumns { id } => {
                 let item = self.item(id)?;
                 let rows = item
@@ -208,17 +230,18 @@ impl Sequencer<'_> {
 
     /// Inserts typed rows into a table by name (the programmatic fast path).
     pub fn insert_rows(&mut self, table: &str, rows: Vec<Row>) -> Result<u64, ErrorResponse> {
-        let item = self
-            .coordinator
-            .catalog
-            .get(table)
-            .ok_or_else(|| ErrorResponse::new("42P01", format!("relation \"{table}\" does not exist")))?;
+        let item = self.coordinator.catalog.get(table).ok_or_else(|| {
+            ErrorResponse::new("42P01", format!("relation \"{table}\" does not exist"))
+        })?;
         let id = item.id;
         let arity = item.desc.arity();
         if let Some(bad) = rows.iter().position(|r| r.len() != arity) {
             return Err(ErrorResponse::new(
                 "22023",
-                format!("row {bad} has {} values but table \"{table}\" has {arity} columns", rows[bad].len()),
+                format!(
+                    "row {bad} has {} values but table \"{table}\" has {arity} columns",
+                    rows[bad].len()
+                ),
             ));
         }
         let count = rows.len() as u64;
@@ -229,7 +252,10 @@ impl Sequencer<'_> {
     fn exists(&self, name: &str, if_not_exists: bool) -> Result<bool, ErrorResponse> {
         match self.coordinator.catalog.get(name) {
             Some(_) if if_not_exists => Ok(true),
-            Some(_) => Err(ErrorResponse::new("42P07", format!("relation \"{name}\" already exists"))),
+            Some(_) => Err(ErrorResponse::new(
+                "42P07",
+                format!("relation \"{name}\" already exists"),
+            )),
             None => Ok(false),
         }
     }
@@ -295,7 +321,12 @@ impl Sequencer<'_> {
         key: &[usize],
         updates: &[(Row, Diff)],
     ) -> Result<(), ErrorResponse> {
-        let index = self.coordinator.catalog.primary_keys.entry(item.id).or_default();
+        let index = self
+            .coordinator
+            .catalog
+            .primary_keys
+            .entry(item.id)
+            .or_default();
         let mut changes: HashMap<Row, i64> = HashMap::new();
         for (row, diff) in updates {
             *changes.entry(row.project(key)).or_insert(0) += diff;
@@ -303,10 +334,16 @@ impl Sequencer<'_> {
         for (key_row, change) in &changes {
             let current = index.get(key_row).copied().unwrap_or(0);
             if current + change > 1 {
-                let names: Vec<&str> = key.iter().map(|&c| item.desc.columns[c].name.as_str()).collect();
+                let names: Vec<&str> = key
+                    .iter()
+                    .map(|&c| item.desc.columns[c].name.as_str())
+                    .collect();
                 return Err(ErrorResponse::new(
                     "23505",
-                    format!("duplicate key value violates unique constraint \"{}_pkey\"", item.name),
+                    format!(
+                        "duplicate key value violates unique constraint \"{}_pkey\"",
+                        item.name
+                    ),
                 )
                 .with_detail(format!(
                     "Key ({})=({}) already exists.",
@@ -351,7 +388,9 @@ impl Sequencer<'_> {
                     "22000",
                     format!("AS OF {t} is earlier than the earliest readable time {since}"),
                 )
-                .with_hint("Raise the engine's history retention (retain_history) to read further back."));
+                .with_hint(
+                    "Raise the engine's history retention (retain_history) to read further back.",
+                ));
             }
             Some(t) => t,
             None => now,
@@ -382,7 +421,12 @@ impl Sequencer<'_> {
         }))
     }
 
-    fn drop(&mut self, kind: ItemKind, ids: Vec<GlobalId>, cascade: bool) -> Result<ExecuteResult, ErrorResponse> {
+    fn drop(
+        &mut self,
+        kind: ItemKind,
+        ids: Vec<GlobalId>,
+        cascade: bool,
+    ) -> Result<ExecuteResult, ErrorResponse> {
         let tag = match kind {
             ItemKind::Table => "DROP TABLE",
             ItemKind::View => "DROP VIEW",
@@ -407,7 +451,13 @@ impl Sequencer<'_> {
                 .filter_map(|(dependent, on)| {
                     let d = self.coordinator.catalog.get_by_id(*dependent)?;
                     let o = self.coordinator.catalog.get_by_id(*on)?;
-                    Some(format!("{} {} depends on {} {}", d.kind.name(), d.name, o.kind.name(), o.name))
+                    Some(format!(
+                        "{} {} depends on {} {}",
+                        d.kind.name(),
+                        d.name,
+                        o.kind.name(),
+                        o.name
+                    ))
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
@@ -463,10 +513,15 @@ impl Sequencer<'_> {
     }
 }
 
-fn matches_filter(filter: &Option<laaster_repr::ScalarExpr>, row: &Row) -> Result<bool, ErrorResponse> {
+fn matches_filter(
+    filter: &Option<laaster_repr::ScalarExpr>,
+    row: &Row,
+) -> Result<bool, ErrorResponse> {
     match filter {
         None => Ok(true),
-        Some(predicate) => Ok(predicate.eval(row).map_err(ErrorResponse::from)? == Datum::Bool(true)),
+        Some(predicate) => {
+            Ok(predicate.eval(row).map_err(ErrorResponse::from)? == Datum::Bool(true))
+        }
     }
 }
 

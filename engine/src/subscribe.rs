@@ -32,11 +32,7 @@ pub(crate) fn absorb(
         return false;
     }
     // The minimum over workers; `None` (complete) is the largest.
-    let upper = state
-        .uppers
-        .iter()
-        .filter_map(|u| u.flatten())
-        .min();
+    let upper = state.uppers.iter().filter_map(|u| u.flatten()).min();
     let complete = |time: Timestamp| upper.is_none_or(|u| time < u);
     let mut ready: Vec<(Row, Timestamp, Diff)> = Vec::new();
     state.pending.retain(|update| {
@@ -48,7 +44,11 @@ pub(crate) fn absorb(
         }
     });
     if !ready.is_empty() {
-        ready.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| b.2.cmp(&a.2)).then_with(|| a.0.cmp(&b.0)));
+        ready.sort_by(|a, b| {
+            a.1.cmp(&b.1)
+                .then_with(|| b.2.cmp(&a.2))
+                .then_with(|| a.0.cmp(&b.0))
+        });
         consolidate(&mut ready);
         if !ready.is_empty() && state.sender.send(SubscribeEvent::Updates(ready)).is_err() {
             return true;
@@ -76,6 +76,10 @@ fn consolidate(updates: &mut Vec<(Row, Timestamp, Diff)>) {
     }
     out.retain(|u| u.2 != 0);
     // Within one time, retractions first so a client never sees two versions at once.
-    out.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.2.cmp(&b.2)).then_with(|| a.0.cmp(&b.0)));
+    out.sort_by(|a, b| {
+        a.1.cmp(&b.1)
+            .then_with(|| a.2.cmp(&b.2))
+            .then_with(|| a.0.cmp(&b.0))
+    });
     *updates = out;
 }

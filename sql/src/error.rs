@@ -56,7 +56,10 @@ pub enum PlanError {
         dependents: Vec<String>,
     },
     #[error("\"{name}\" is not a {expected}")]
-    WrongObjectKind { name: String, expected: &'static str },
+    WrongObjectKind {
+        name: String,
+        expected: &'static str,
+    },
     #[error("{feature} is not supported")]
     Unsupported {
         feature: String,
@@ -147,7 +150,10 @@ impl From<PlanError> for ErrorResponse {
 
 /// The closest of `candidates` to `name` by edit distance, if it is close enough to be
 /// a plausible typo.
-pub fn closest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn closest_name<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(name, c), c))

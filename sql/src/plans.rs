@@ -47,7 +47,10 @@ pub enum StatementPlan {
     },
     /// Insert the rows `source` produces (already in the table's column order, with
     /// defaults filled and values cast to the column types).
-    Insert { table: GlobalId, source: QueryPlan },
+    Insert {
+        table: GlobalId,
+        source: QueryPlan,
+    },
     /// For each row of `table` where `filter` (over the row) is true, replace the listed
     /// columns by the expressions (over the old row).
     Update {
@@ -78,8 +81,14 @@ pub enum StatementPlan {
     },
     ShowTables,
     ShowViews,
-    ShowColumns { id: GlobalId },
-    ShowCreate { id: GlobalId },
+    ShowColumns {
+        id: GlobalId,
+    },
+    ShowCreate {
+        id: GlobalId,
+    },
     /// EXPLAIN output, one line per row.
-    Explain { text: String },
+    Explain {
+        text: String,
+    },
 }

@@ -10,7 +10,10 @@ use laaster_repr::{Diff, EvalError, Row, Timestamp};
 #[derive(Clone, Debug)]
 pub enum Command {
     /// Create the input and arrangement of a table. Its contents start empty.
-    CreateTable { id: GlobalId, name: String },
+    CreateTable {
+        id: GlobalId,
+        name: String,
+    },
     /// Install a dataflow that maintains `plan` and arranges its result as the
     /// collection `id` (a materialized view). It reads its inputs as of `as_of`.
     CreateView {
@@ -27,7 +30,9 @@ pub enum Command {
         time: Timestamp,
     },
     /// Close all times before `to` on every table input: updates at those times are final.
-    AdvanceTime { to: Timestamp },
+    AdvanceTime {
+        to: Timestamp,
+    },
     /// Evaluate `plan` as of `timestamp` in a transient dataflow, answer with the rows,
     /// and drop the dataflow.
     Peek {
@@ -43,11 +48,17 @@ pub enum Command {
         as_of: Timestamp,
         snapshot: bool,
     },
-    CancelSubscribe { subscribe_id: u64 },
+    CancelSubscribe {
+        subscribe_id: u64,
+    },
     /// Drop a table or view's dataflow and arrangement.
-    Drop { id: GlobalId },
+    Drop {
+        id: GlobalId,
+    },
     /// Allow arrangements to forget the distinction between times before `frontier`.
-    AllowCompaction { frontier: Timestamp },
+    AllowCompaction {
+        frontier: Timestamp,
+    },
     /// Stop the worker.
     Shutdown,
 }

@@ -19,4 +19,4 @@ pub mod render;
 pub mod worker;
 
 pub use command::{Command, Response};
-pub use worker::{start_workers, WorkerHandles};
+pub use worker::{WorkerHandles, start_workers};

@@ -21,12 +21,12 @@ use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, cursor_list};
 use laaster_repr::plan::{GlobalId, Plan};
 use laaster_repr::{Diff, EvalError, Row, Timestamp};
+use timely::WorkerConfig;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::progress::Antichain;
 use timely::progress::frontier::AntichainRef;
 use timely::worker::Worker;
-use timely::WorkerConfig;
 
 use crate::command::{Command, Response};
 use crate::render::{ErrTrace, RenderContext, Rendered, RowTrace};
@@ -202,9 +202,21 @@ impl WorkerState {
                     )
                 });
                 self.inputs.insert(id, input);
-                self.collections.insert(id, Collection { oks, errs, dataflow: None });
+                self.collections.insert(
+                    id,
+                    Collection {
+                        oks,
+                        errs,
+                        dataflow: None,
+                    },
+                );
             }
-            Command::CreateView { id, name, plan, as_of: _ } => {
+            Command::CreateView {
+                id,
+                name,
+                plan,
+                as_of: _,
+            } => {
                 let dataflow = worker.next_dataflow_index();
                 let imports = self.imports(&plan);
                 let (oks, errs) = worker.dataflow_named(&format!("view {name}"), |scope| {
@@ -214,7 +226,14 @@ impl WorkerState {
                         rendered.errs.arrange_by_self_named("view errors").trace,
                     )
                 });
-                self.collections.insert(id, Collection { oks, errs, dataflow: Some(dataflow) });
+                self.collections.insert(
+                    id,
+                    Collection {
+                        oks,
+                        errs,
+                        dataflow: Some(dataflow),
+                    },
+                );
             }
             Command::Insert { id, updates, time } => {
                 if let Some(input) = self.inputs.get_mut(&id) {
@@ -236,10 +255,17 @@ impl WorkerState {
                     input.flush();
                 }
             }
-            Command::Peek { peek_id, plan, timestamp } => self.install_peek(worker, peek_id, &plan, timestamp),
-            Command::Subscribe { subscribe_id, plan, as_of, snapshot } => {
-                self.install_subscribe(worker, subscribe_id, &plan, as_of, snapshot)
-            }
+            Command::Peek {
+                peek_id,
+                plan,
+                timestamp,
+            } => self.install_peek(worker, peek_id, &plan, timestamp),
+            Command::Subscribe {
+                subscribe_id,
+                plan,
+                as_of,
+                snapshot,
+            } => self.install_subscribe(worker, subscribe_id, &plan, as_of, snapshot),
             Command::CancelSubscribe { subscribe_id } => {
                 if let Some(subscribe) = self.subscribes.remove(&subscribe_id) {
                     worker.drop_dataflow(subscribe.dataflow);
@@ -256,10 +282,18 @@ impl WorkerState {
             Command::AllowCompaction { frontier } => {
                 let frontier = [frontier];
                 for collection in self.collections.values_mut() {
-                    collection.oks.set_logical_compaction(AntichainRef::new(&frontier));
-                    collection.oks.set_physical_compaction(AntichainRef::new(&frontier));
-                    collection.errs.set_logical_compaction(AntichainRef::new(&frontier));
-                    collection.errs.set_physical_compaction(AntichainRef::new(&frontier));
+                    collection
+                        .oks
+                        .set_logical_compaction(AntichainRef::new(&frontier));
+                    collection
+                        .oks
+                        .set_physical_compaction(AntichainRef::new(&frontier));
+                    collection
+                        .errs
+                        .set_logical_compaction(AntichainRef::new(&frontier));
+                    collection
+                        .errs
+                        .set_physical_compaction(AntichainRef::new(&frontier));
                 }
             }
             Command::Shutdown => {}
@@ -278,7 +312,13 @@ impl WorkerState {
             .collect()
     }
 
-    fn install_peek(&mut self, worker: &mut Worker, peek_id: u64, plan: &Plan, timestamp: Timestamp) {
+    fn install_peek(
+        &mut self,
+        worker: &mut Worker,
+        peek_id: u64,
+        plan: &Plan,
+        timestamp: Timestamp,
+    ) {
         // Fast path: reading a table or view directly needs no dataflow.
         if let Plan::Get { id, .. } = plan
             && let Some(collection) = self.collections.get(id)
@@ -301,7 +341,13 @@ impl WorkerState {
                 rendered.errs.arrange_by_self_named("peek errors").trace,
             )
         });
-        self.peeks.push(PendingPeek { peek_id, timestamp, oks, errs, dataflow: Some(dataflow) });
+        self.peeks.push(PendingPeek {
+            peek_id,
+            timestamp,
+            oks,
+            errs,
+            dataflow: Some(dataflow),
+        });
     }
 
     fn install_subscribe(
@@ -319,20 +365,34 @@ impl WorkerState {
         let err_buffer = Rc::clone(&buffer);
         worker.dataflow_named("subscribe", |scope| {
             let rendered = render_with_imports(scope, imports, plan);
-            rendered.oks.consolidate().inner.sink(Pipeline, "SubscribeRows", move |(input, frontier)| {
-                let mut buffer = ok_buffer.borrow_mut();
-                input.for_each(|_capability, data| buffer.updates.append(data));
-                buffer.oks_frontier = frontier.frontier().to_owned();
-            });
-            rendered.errs.inner.sink(Pipeline, "SubscribeErrors", move |(input, frontier)| {
-                let mut buffer = err_buffer.borrow_mut();
-                input.for_each(|_capability, data| buffer.errors.append(data));
-                buffer.errs_frontier = frontier.frontier().to_owned();
-            });
+            rendered.oks.consolidate().inner.sink(
+                Pipeline,
+                "SubscribeRows",
+                move |(input, frontier)| {
+                    let mut buffer = ok_buffer.borrow_mut();
+                    input.for_each(|_capability, data| buffer.updates.append(data));
+                    buffer.oks_frontier = frontier.frontier().to_owned();
+                },
+            );
+            rendered
+                .errs
+                .inner
+                .sink(Pipeline, "SubscribeErrors", move |(input, frontier)| {
+                    let mut buffer = err_buffer.borrow_mut();
+                    input.for_each(|_capability, data| buffer.errors.append(data));
+                    buffer.errs_frontier = frontier.frontier().to_owned();
+                });
         });
         self.subscribes.insert(
             subscribe_id,
-            ActiveSubscribe { dataflow, as_of, snapshot, buffer, reported_upper: None, failed: false },
+            ActiveSubscribe {
+                dataflow,
+                as_of,
+                snapshot,
+                buffer,
+                reported_upper: None,
+                failed: false,
+            },
         );
     }
 
@@ -354,7 +414,11 @@ impl WorkerState {
                 Some((error, _)) => Err(error),
                 None => Ok(read_at(&mut peek.oks, peek.timestamp)),
             };
-            let _ = self.responses.send(Response::Peek { peek_id: peek.peek_id, worker: self.index, result });
+            let _ = self.responses.send(Response::Peek {
+                peek_id: peek.peek_id,
+                worker: self.index,
+                result,
+            });
             if let Some(dataflow) = peek.dataflow {
                 worker.drop_dataflow(dataflow);
             }
@@ -376,7 +440,10 @@ impl WorkerState {
                 .min()
                 .copied();
             // Before the sinks first ran, frontiers are empty antichains: wait.
-            if buffer.oks_frontier.elements().is_empty() && buffer.errs_frontier.elements().is_empty() && subscribe.reported_upper.is_none() {
+            if buffer.oks_frontier.elements().is_empty()
+                && buffer.errs_frontier.elements().is_empty()
+                && subscribe.reported_upper.is_none()
+            {
                 continue;
             }
             let complete = |time: &Timestamp| upper.is_none_or(|u| *time < u);
@@ -426,10 +493,17 @@ fn render_with_imports<'s>(
     imports: Vec<(GlobalId, RowTrace, ErrTrace)>,
     plan: &Plan,
 ) -> Rendered<'s> {
-    let mut context = RenderContext { scope, imports: BTreeMap::new() };
+    let mut context = RenderContext {
+        scope,
+        imports: BTreeMap::new(),
+    };
     for (id, mut oks, mut errs) in imports {
-        let oks = oks.import(scope).as_collection(|row: &Row, _: &()| row.clone());
-        let errs = errs.import(scope).as_collection(|error: &EvalError, _: &()| error.clone());
+        let oks = oks
+            .import(scope)
+            .as_collection(|row: &Row, _: &()| row.clone());
+        let errs = errs
+            .import(scope)
+            .as_collection(|error: &EvalError, _: &()| error.clone());
         context.imports.insert(id, Rendered { oks, errs });
     }
     context.render(plan)
@@ -446,7 +520,7 @@ where
 }
 
 /// The contents of an arrangement at `timestamp`: each key with its count.
-fn read_at<K: Clone + Ord + 'static>(
+fn read_at<K>(
     trace: &mut differential_dataflow::operators::arrange::TraceAgent<
         differential_dataflow::trace::implementations::KeySpine<K, Timestamp, Diff>,
     >,

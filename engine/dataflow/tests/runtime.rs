@@ -25,11 +25,24 @@ fn count_by_key() -> Plan {
     }
 }
 
-fn peek(workers: &laaster_dataflow::WorkerHandles, peek_id: u64, plan: Plan, timestamp: u64) -> Vec<(Row, i64)> {
-    workers.broadcast(Command::Peek { peek_id, plan: Arc::new(plan), timestamp });
+fn peek(
+    workers: &laaster_dataflow::WorkerHandles,
+    peek_id: u64,
+    plan: Plan,
+    timestamp: u64,
+) -> Vec<(Row, i64)> {
+    workers.broadcast(Command::Peek {
+        peek_id,
+        plan: Arc::new(plan),
+        timestamp,
+    });
     let mut rows = Vec::new();
     for _ in 0..workers.commands.len() {
-        match workers.responses.recv_timeout(Duration::from_secs(10)).expect("peek answer") {
+        match workers
+            .responses
+            .recv_timeout(Duration::from_secs(10))
+            .expect("peek answer")
+        {
             Response::Peek { result, .. } => rows.extend(result.expect("no errors")),
             other => panic!("unexpected {other:?}"),
         }
@@ -42,7 +55,10 @@ fn peek(workers: &laaster_dataflow::WorkerHandles, peek_id: u64, plan: Plan, tim
 fn table_view_peek_and_subscribe() {
     for worker_count in [1, 2] {
         let workers = start_workers(worker_count).expect("workers start");
-        workers.broadcast(Command::CreateTable { id: 1, name: "t".into() });
+        workers.broadcast(Command::CreateTable {
+            id: 1,
+            name: "t".into(),
+        });
         workers.broadcast(Command::AdvanceTime { to: 1 });
         workers.broadcast(Command::Insert {
             id: 1,
@@ -50,18 +66,46 @@ fn table_view_peek_and_subscribe() {
             time: 1,
         });
         workers.broadcast(Command::AdvanceTime { to: 2 });
-        workers.broadcast(Command::CreateView { id: 2, name: "v".into(), plan: Arc::new(count_by_key()), as_of: 1 });
+        workers.broadcast(Command::CreateView {
+            id: 2,
+            name: "v".into(),
+            plan: Arc::new(count_by_key()),
+            as_of: 1,
+        });
         let counts = peek(&workers, 1, Plan::Get { id: 2, arity: 2 }, 1);
-        assert_eq!(counts, vec![(row("a", 2), 1), (row("b", 1), 1)], "workers={worker_count}");
+        assert_eq!(
+            counts,
+            vec![(row("a", 2), 1), (row("b", 1), 1)],
+            "workers={worker_count}"
+        );
 
-        workers.broadcast(Command::Subscribe { subscribe_id: 7, plan: Arc::new(Plan::Get { id: 2, arity: 2 }), as_of: 1, snapshot: true });
-        workers.broadcast(Command::Insert { id: 1, updates: Arc::new(vec![(row("b", 5), 1)]), time: 2 });
+        workers.broadcast(Command::Subscribe {
+            subscribe_id: 7,
+            plan: Arc::new(Plan::Get { id: 2, arity: 2 }),
+            as_of: 1,
+            snapshot: true,
+        });
+        workers.broadcast(Command::Insert {
+            id: 1,
+            updates: Arc::new(vec![(row("b", 5), 1)]),
+            time: 2,
+        });
         workers.broadcast(Command::AdvanceTime { to: 3 });
         let mut updates = Vec::new();
         let mut uppers = vec![0u64; worker_count];
         while uppers.iter().any(|u| *u < 3) {
-            match workers.responses.recv_timeout(Duration::from_secs(10)).expect("subscribe progress") {
-                Response::Subscribe { worker, updates: u, upper, error, .. } => {
+            match workers
+                .responses
+                .recv_timeout(Duration::from_secs(10))
+                .expect("subscribe progress")
+            {
+                Response::Subscribe {
+                    worker,
+                    updates: u,
+                    upper,
+                    error,
+                    ..
+                } => {
                     assert!(error.is_none());
                     updates.extend(u);
                     uppers[worker] = upper.unwrap_or(u64::MAX);
@@ -72,11 +116,23 @@ fn table_view_peek_and_subscribe() {
         updates.sort();
         assert_eq!(
             updates,
-            vec![(row("a", 2), 1, 1), (row("b", 1), 1, 1), (row("b", 1), 2, -1), (row("b", 2), 2, 1)],
+            vec![
+                (row("a", 2), 1, 1),
+                (row("b", 1), 1, 1),
+                (row("b", 1), 2, -1),
+                (row("b", 2), 2, 1)
+            ],
             "workers={worker_count}"
         );
         // The view read through a transient dataflow agrees with the direct read.
-        let via_dataflow = peek(&workers, 2, Plan::Distinct { input: Box::new(Plan::Get { id: 2, arity: 2 }) }, 2);
+        let via_dataflow = peek(
+            &workers,
+            2,
+            Plan::Distinct {
+                input: Box::new(Plan::Get { id: 2, arity: 2 }),
+            },
+            2,
+        );
         assert_eq!(via_dataflow, vec![(row("a", 2), 1), (row("b", 2), 1)]);
     }
 }

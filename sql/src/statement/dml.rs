@@ -410,7 +410,7 @@ fn plan_values_source(
         row.content = content;
     }
     *rewritten.body = ast::SetExpr::Values(rewritten_values);
-    let planned = plan_query(catalog, &rewritten, ctx, QueryContext::Maintained)?;
+    let planned = plan_query(catalog, &rewritten, ctx, QueryContext::Write)?;
     for (index, &position) in kept.iter().enumerate() {
         columns[targets[position]] = Some(SourceColumn {
             index,
@@ -435,7 +435,7 @@ fn plan_query_source(
     table: &CatalogItem,
     ctx: &PlanContext,
 ) -> Result<InsertSource, PlanError> {
-    let planned = plan_query(catalog, query, ctx, QueryContext::Maintained)?;
+    let planned = plan_query(catalog, query, ctx, QueryContext::Write)?;
     arity_error(planned.desc.arity(), targets.len())?;
     let untyped = untyped_select_items(query);
     let mut columns = vec![None; table.desc.arity()];

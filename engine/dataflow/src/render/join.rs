@@ -7,13 +7,13 @@
 //! every copy of a duplicated row consistent and makes padded rows appear and vanish as
 //! partners come and go.
 
+use differential_dataflow::AsCollection;
 use differential_dataflow::VecCollection;
 use laaster_repr::plan::JoinKind;
 use laaster_repr::{Datum, Diff, EvalError, Row, ScalarExpr, Timestamp};
 use timely::dataflow::operators::core::OkErr;
-use differential_dataflow::AsCollection;
 
-use super::{RowCollection, Rendered, split_results};
+use super::{Rendered, RowCollection, split_results};
 
 /// The shape of a join, as the planner described it.
 pub struct JoinSpec {
@@ -79,8 +79,8 @@ pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) 
         let matched_left = matched
             .clone()
             .map(move |row| Row::new(row[..left_arity].to_vec()));
-        let unmatched = unmatched_rows(left.oks.clone(), matched_left)
-            .map(move |row| pad(row, 0, right_arity));
+        let unmatched =
+            unmatched_rows(left.oks.clone(), matched_left).map(move |row| pad(row, 0, right_arity));
         oks = oks.concat(unmatched);
     }
     if matches!(spec.kind, JoinKind::RightOuter | JoinKind::FullOuter) {

@@ -57,7 +57,9 @@ impl<'s> RenderContext<'s> {
             },
             Plan::Constant { rows, .. } => {
                 let rows = if self.scope.index() == 0 {
-                    rows.iter().map(|(row, diff)| (row.clone(), 0, *diff)).collect()
+                    rows.iter()
+                        .map(|(row, diff)| (row.clone(), 0, *diff))
+                        .collect()
                 } else {
                     Vec::new()
                 };

@@ -65,19 +65,22 @@ pub fn render_reduce<'s>(
         keyed
     };
     let results = keyed
-        .reduce_named("Aggregate", move |key: &Row, values: &[(&Row, Diff)], output| {
-            let mut row = key.to_vec();
-            for (aggregate, slot) in aggregates.iter().zip(&slots) {
-                match evaluate_aggregate(aggregate, slot, values) {
-                    Ok(datum) => row.push(datum),
-                    Err(error) => {
-                        output.push((Err(error), 1));
-                        return;
+        .reduce_named(
+            "Aggregate",
+            move |key: &Row, values: &[(&Row, Diff)], output| {
+                let mut row = key.to_vec();
+                for (aggregate, slot) in aggregates.iter().zip(&slots) {
+                    match evaluate_aggregate(aggregate, slot, values) {
+                        Ok(datum) => row.push(datum),
+                        Err(error) => {
+                            output.push((Err(error), 1));
+                            return;
+                        }
                     }
                 }
-            }
-            output.push((Ok(Row::new(row)), 1));
-        })
+                output.push((Ok(Row::new(row)), 1));
+            },
+        )
         .map(|(_key, result)| result);
     let (oks, errs) = split_results(results);
     Rendered {
@@ -89,7 +92,12 @@ pub fn render_reduce<'s>(
 type Pairs<'s> = differential_dataflow::VecCollection<'s, Timestamp, (Row, Row), Diff>;
 
 fn split_pairs<'s>(
-    results: differential_dataflow::VecCollection<'s, Timestamp, Result<(Row, Row), EvalError>, Diff>,
+    results: differential_dataflow::VecCollection<
+        's,
+        Timestamp,
+        Result<(Row, Row), EvalError>,
+        Diff,
+    >,
 ) -> (Pairs<'s>, super::ErrCollection<'s>) {
     use timely::dataflow::operators::core::OkErr;
     let (oks, errs) = results.inner.ok_err(|(result, time, diff)| match result {
@@ -140,8 +148,18 @@ fn evaluate_aggregate(
     match &aggregate.func {
         AggregateFunc::Count => Ok(Datum::Int64(items.iter().map(|i| i.copies).sum())),
         AggregateFunc::Sum { output } => sum(&items, output),
-        AggregateFunc::Min => Ok(items.iter().map(|i| i.value).min().cloned().unwrap_or(Datum::Null)),
-        AggregateFunc::Max => Ok(items.iter().map(|i| i.value).max().cloned().unwrap_or(Datum::Null)),
+        AggregateFunc::Min => Ok(items
+            .iter()
+            .map(|i| i.value)
+            .min()
+            .cloned()
+            .unwrap_or(Datum::Null)),
+        AggregateFunc::Max => Ok(items
+            .iter()
+            .map(|i| i.value)
+            .max()
+            .cloned()
+            .unwrap_or(Datum::Null)),
         AggregateFunc::BoolAnd => Ok(bool_fold(&items, true)),
         AggregateFunc::BoolOr => Ok(bool_fold(&items, false)),
         AggregateFunc::StringAgg => {
@@ -175,7 +193,10 @@ fn evaluate_aggregate(
 
 /// Expands copies and sorts by the aggregate's ORDER BY (then by value, so that results
 /// without an ORDER BY are still deterministic).
-fn ordered<'a>(items: Vec<Input<'a>>, order_by: &[(laaster_repr::ScalarExpr, SortKey)]) -> Vec<Input<'a>> {
+fn ordered<'a>(
+    items: Vec<Input<'a>>,
+    order_by: &[(laaster_repr::ScalarExpr, SortKey)],
+) -> Vec<Input<'a>> {
     let keys: Vec<SortKey> = order_by
         .iter()
         .enumerate()
@@ -192,9 +213,8 @@ fn ordered<'a>(items: Vec<Input<'a>>, order_by: &[(laaster_repr::ScalarExpr, Sor
             });
         }
     }
-    expanded.sort_by(|a, b| {
-        compare_rows(a.order, b.order, &keys).then_with(|| a.value.cmp(b.value))
-    });
+    expanded
+        .sort_by(|a, b| compare_rows(a.order, b.order, &keys).then_with(|| a.value.cmp(b.value)));
     expanded
 }
 

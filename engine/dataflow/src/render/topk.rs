@@ -97,7 +97,11 @@ pub fn render_window<'s>(
                         }
                     }
                     WindowFunc::Rank | WindowFunc::DenseRank => {
-                        let value = if matches!(func, WindowFunc::Rank) { rank } else { dense };
+                        let value = if matches!(func, WindowFunc::Rank) {
+                            rank
+                        } else {
+                            dense
+                        };
                         if value > limit {
                             break 'rows;
                         }
