@@ -190,7 +190,6 @@ impl WorkerState {
         match command {
             Command::CreateTable { id, name } => {
                 let mut input = InputSession::new();
-                input.advance_to(self.input_time);
                 let (oks, errs) = worker.dataflow_named(&format!("table {name}"), |scope| {
                     let rows = input.to_collection(scope);
                     let errs = Vec::<(EvalError, Timestamp, Diff)>::new();
@@ -201,6 +200,9 @@ impl WorkerState {
                         errs.arrange_by_self_named("table errors").trace,
                     )
                 });
+                // Only once attached to the dataflow does advancing the input report progress.
+                input.advance_to(self.input_time);
+                input.flush();
                 self.inputs.insert(id, input);
                 self.collections.insert(
                     id,

@@ -54,10 +54,17 @@ pub(super) fn plan_number(text: &str) -> Result<Typed, PlanError> {
             Datum::Decimal(d.normalize_if_exponent(text)),
             ScalarType::NUMERIC,
         )),
-        Err(_) => Err(response(
-            "22003",
-            format!("numeric literal {text} is out of range (at most 28 significant digits)"),
-        )),
+        // Beyond numeric's 28 digits (e.g. `1e300`), an exponent literal becomes
+        // double precision: it keeps its magnitude, where Postgres would keep every digit.
+        Err(_) => match text.parse::<f64>() {
+            Ok(f) if f.is_finite() && text.contains(['e', 'E']) => {
+                Ok(literal(Datum::float64(f), ScalarType::Float64))
+            }
+            _ => Err(response(
+                "22003",
+                format!("numeric literal {text} is out of range (at most 28 significant digits)"),
+            )),
+        },
     }
 }
 
