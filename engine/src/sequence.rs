@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use laaster_dataflow::Command;
-use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::plan::GlobalId;
 use laaster_repr::{Column, ColumnType, Datum, Diff, ErrorResponse, RelationDesc, Row, ScalarType};
 use laaster_sql::{Catalog, CatalogItem, ItemKind, QueryPlan, StatementPlan};
 
@@ -148,36 +148,30 @@ impl Sequencer<'_> {
             }
             StatementPlan::Update {
                 table,
-                filter,
+                selection,
                 assignments,
             } => {
-                let rows = self.read_table(table)?;
-                let mut updates = Vec::new();
+                let arity = self.item(table)?.desc.arity();
+                let timestamp = self.coordinator.read_timestamp();
+                let rows = self.coordinator.peek(selection.plan, timestamp)?;
+                let mut updates = Vec::with_capacity(rows.len() * 2);
                 for row in rows {
-                    if !matches_filter(&filter, &row)? {
-                        continue;
-                    }
-                    let mut new_row = row.clone();
+                    let mut new_row = Row::new(row[..arity].to_vec());
                     for (column, expr) in &assignments {
                         new_row[*column] = expr.eval(&row).map_err(ErrorResponse::from)?;
                     }
-                    updates.push((row, -1));
+                    updates.push((Row::new(row[..arity].to_vec()), -1));
                     updates.push((new_row, 1));
                 }
                 let count = updates.len() / 2;
                 self.write(table, updates)?;
                 Ok(command(format!("UPDATE {count}")))
             }
-            StatementPlan::Delete { table, filter } => {
-                let rows = self.read_table(table)?;
-                let mut updates = Vec::new();
-                for row in rows {
-                    if matches_filter(&filter, &row)? {
-                        updates.push((row, -1));
-                    }
-                }
-                let count = updates.len();
-                self.write(table, updates)?;
+            StatementPlan::Delete { table, selection } => {
+                let timestamp = self.coordinator.read_timestamp();
+                let rows = self.coordinator.peek(selection.plan, timestamp)?;
+                let count = rows.len();
+                self.write(table, rows.into_iter().map(|row| (row, -1)).collect())?;
                 Ok(command(format!("DELETE {count}")))
             }
             StatementPlan::Select(query) => self.select(query),
@@ -265,13 +259,6 @@ impl Sequencer<'_> {
             .catalog
             .get_by_id(id)
             .ok_or_else(|| ErrorResponse::new("42P01", format!("catalog item {id} does not exist")))
-    }
-
-    /// The table's current rows (one entry per copy).
-    fn read_table(&mut self, id: GlobalId) -> Result<Vec<Row>, ErrorResponse> {
-        let arity = self.item(id)?.desc.arity();
-        let timestamp = self.coordinator.read_timestamp();
-        self.coordinator.peek(Plan::Get { id, arity }, timestamp)
     }
 
     /// Checks constraints and appends `updates` to table `id` at the write timestamp.
@@ -509,18 +496,6 @@ impl Sequencer<'_> {
             text_rows(&["name", "type"], rows, 0)
         } else {
             text_rows(&["name"], rows, 0)
-        }
-    }
-}
-
-fn matches_filter(
-    filter: &Option<laaster_repr::ScalarExpr>,
-    row: &Row,
-) -> Result<bool, ErrorResponse> {
-    match filter {
-        None => Ok(true),
-        Some(predicate) => {
-            Ok(predicate.eval(row).map_err(ErrorResponse::from)? == Datum::Bool(true))
         }
     }
 }

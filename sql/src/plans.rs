@@ -51,17 +51,20 @@ pub enum StatementPlan {
         table: GlobalId,
         source: QueryPlan,
     },
-    /// For each row of `table` where `filter` (over the row) is true, replace the listed
-    /// columns by the expressions (over the old row).
+    /// UPDATE as read-then-write: `selection` is read at one timestamp; each of its rows
+    /// is a row of `table` to change (its first `arity` columns) followed by one value
+    /// per SET expression. The new row is the old one with each `(column, expr)`
+    /// replaced by `expr` evaluated over the selection row.
     Update {
         table: GlobalId,
-        filter: Option<ScalarExpr>,
+        selection: QueryPlan,
         assignments: Vec<(usize, ScalarExpr)>,
     },
-    /// Delete each row of `table` where `filter` is true (all rows when `None`).
+    /// DELETE as read-then-write: every row `selection` reads (at one timestamp) is a row
+    /// of `table` to delete.
     Delete {
         table: GlobalId,
-        filter: Option<ScalarExpr>,
+        selection: QueryPlan,
     },
     /// An ad hoc query, read at one timestamp.
     Select(QueryPlan),

@@ -16,7 +16,7 @@ use super::{error, object_name, resolve_item, unsupported};
 use crate::catalog::{Catalog, CatalogItem, ItemKind};
 use crate::error::PlanError;
 use crate::expr::{plan_assignment_cast, plan_scalar_over};
-use crate::parse::normalize_ident;
+use crate::parse::{Statement, normalize_ident, parse_statement, quote_identifier};
 use crate::plans::{PlanContext, QueryPlan, StatementPlan};
 use crate::query::{QueryContext, plan_query};
 
@@ -186,7 +186,20 @@ pub(super) fn plan_insert(
         return Err(unsupported("INSERT INTO TABLE FUNCTION"));
     };
     let table = resolve_table(catalog, name, DmlKind::Insert)?;
-    let targets = insert_targets(table, &insert.columns)?;
+    let mut targets = insert_targets(table, &insert.columns)?;
+    if insert.columns.is_empty()
+        && let Some(query) = &insert.source
+    {
+        // Without a column list, a narrower source fills the leading columns and the rest
+        // take their defaults, as in Postgres.
+        let width = match values_only(query) {
+            Some(values) => values.rows.first().map_or(0, |row| row.content.len()),
+            None => plan_query(catalog, query, ctx, QueryContext::Write)?.desc.arity(),
+        };
+        if width < targets.len() {
+            targets.truncate(width);
+        }
+    }
     let source = match &insert.source {
         None => default_values_source(table.desc.arity()),
         Some(query) => match values_only(query) {
@@ -505,28 +518,6 @@ fn dml_target<'a>(
     Ok((table, scope))
 }
 
-/// A WHERE clause over the table's row; it must be boolean.
-fn plan_filter(
-    catalog: &dyn Catalog,
-    selection: Option<&ast::Expr>,
-    scope: &str,
-    table: &CatalogItem,
-    ctx: &PlanContext,
-) -> Result<Option<ScalarExpr>, PlanError> {
-    let Some(predicate) = selection else {
-        return Ok(None);
-    };
-    let (expr, typ) = plan_scalar_over(catalog, predicate, scope, &table.desc, ctx)?;
-    match typ.scalar {
-        ScalarType::Bool => Ok(Some(expr)),
-        ScalarType::Unknown => Ok(Some(ScalarExpr::null(ScalarType::Bool))),
-        other => Err(error(
-            "42804",
-            format!("argument of WHERE must be type boolean, not type {other}"),
-        )),
-    }
-}
-
 /// `UPDATE t [AS x] SET col = expr | DEFAULT, ... [WHERE p]`.
 pub(super) fn plan_update(
     catalog: &dyn Catalog,
@@ -548,39 +539,94 @@ pub(super) fn plan_update(
         return Err(unsupported(feature));
     }
     let (table, scope) = dml_target(catalog, &update.table, DmlKind::Update)?;
-    let mut assignments: Vec<(usize, ScalarExpr)> = Vec::new();
+    let arity = table.desc.arity();
+    let mut targets: Vec<usize> = Vec::new();
+    let mut values: Vec<&ast::Expr> = Vec::new();
     for assignment in &update.assignments {
         let ast::AssignmentTarget::ColumnName(target) = &assignment.target else {
             return Err(unsupported("multiple-column assignment in UPDATE"));
         };
         let index = column_index(table, target)?;
-        let column = &table.desc.columns[index];
-        if assignments.iter().any(|(i, _)| *i == index) {
+        if targets.contains(&index) {
             return Err(error(
                 "42601",
-                format!("multiple assignments to same column \"{}\"", column.name),
+                format!(
+                    "multiple assignments to same column \"{}\"",
+                    table.desc.columns[index].name
+                ),
             ));
         }
-        let value = if is_default(&assignment.value) {
+        targets.push(index);
+        values.push(&assignment.value);
+    }
+    // The SET expressions ride along as extra columns of the read, so subqueries in them
+    // (and in WHERE) are planned, and decorrelated, like any query.
+    let computed: Vec<&ast::Expr> = values.iter().copied().filter(|v| !is_default(v)).collect();
+    let selection = plan_selection(catalog, table, &scope, &computed, update.selection.as_ref(), ctx)?;
+    let mut assignments = Vec::with_capacity(targets.len());
+    let mut next = arity;
+    for (&index, value) in targets.iter().zip(&values) {
+        let column = &table.desc.columns[index];
+        let expr = if is_default(value) {
             default_value(table, index, column)
         } else {
-            let (expr, typ) =
-                plan_scalar_over(catalog, &assignment.value, &scope, &table.desc, ctx)?;
-            let from = if is_untyped_literal(&assignment.value) {
+            let from = if is_untyped_literal(value) {
                 ScalarType::Unknown
             } else {
-                typ.scalar
+                selection.desc.columns[next].typ.scalar.clone()
             };
-            assignment_cast(expr, &from, column)?
+            let cast = assignment_cast(ScalarExpr::Column(next), &from, column)?;
+            next += 1;
+            cast
         };
-        assignments.push((index, value));
+        assignments.push((index, expr));
     }
-    let filter = plan_filter(catalog, update.selection.as_ref(), &scope, table, ctx)?;
     Ok(StatementPlan::Update {
         table: table.id,
-        filter,
+        selection,
         assignments,
     })
+}
+
+/// Plans `SELECT scope.*, extra... FROM table AS scope [WHERE predicate]`: the read half
+/// of an UPDATE or DELETE.
+fn plan_selection(
+    catalog: &dyn Catalog,
+    table: &CatalogItem,
+    scope: &str,
+    extra: &[&ast::Expr],
+    predicate: Option<&ast::Expr>,
+    ctx: &PlanContext,
+) -> Result<QueryPlan, PlanError> {
+    if let Some(predicate) = predicate {
+        // Postgres' wording for a non-boolean WHERE, checked on the plain expression when
+        // it has no subquery (the query planner reports it otherwise).
+        if let Ok((_, typ)) = plan_scalar_over(catalog, predicate, scope, &table.desc, ctx)
+            && !matches!(typ.scalar, ScalarType::Bool | ScalarType::Unknown)
+        {
+            return Err(error(
+                "42804",
+                format!("argument of WHERE must be type boolean, not type {}", typ.scalar),
+            ));
+        }
+    }
+    let scope_name = quote_identifier(scope);
+    let mut sql = format!("SELECT {scope_name}.*");
+    for expr in extra {
+        sql.push_str(&format!(", ({expr})"));
+    }
+    sql.push_str(&format!(" FROM {} AS {scope_name}", quote_identifier(&table.name)));
+    if let Some(predicate) = predicate {
+        sql.push_str(&format!(" WHERE {predicate}"));
+    }
+    let statement = parse_statement(&sql)?;
+    let Statement::Sql(statement) = statement else {
+        return Err(unsupported("this UPDATE or DELETE"));
+    };
+    let ast::Statement::Query(query) = *statement else {
+        return Err(unsupported("this UPDATE or DELETE"));
+    };
+    plan_query(catalog, &query, ctx, QueryContext::Write)
 }
 
 /// `DELETE FROM t [AS x] [WHERE p]`.
@@ -609,10 +655,10 @@ pub(super) fn plan_delete(
         return Err(unsupported("DELETE from several tables"));
     };
     let (table, scope) = dml_target(catalog, target, DmlKind::Delete)?;
-    let filter = plan_filter(catalog, delete.selection.as_ref(), &scope, table, ctx)?;
+    let selection = plan_selection(catalog, table, &scope, &[], delete.selection.as_ref(), ctx)?;
     Ok(StatementPlan::Delete {
         table: table.id,
-        filter,
+        selection,
     })
 }
 

@@ -361,7 +361,7 @@ fn update_and_delete_plan_expressions_over_the_row() {
     let catalog = TestCatalog::bank();
     let StatementPlan::Update {
         table,
-        filter,
+        selection,
         assignments,
     } = plan_ok(
         &catalog,
@@ -371,11 +371,14 @@ fn update_and_delete_plan_expressions_over_the_row() {
         panic!("not an UPDATE plan");
     };
     assert_eq!(table, 1);
-    assert!(filter.is_some_and(|f| f.columns() == [0]));
+    // The read: the table's row followed by the one computed SET value.
+    let arity = catalog.get("account").map(|t| t.desc.arity()).unwrap_or(0);
+    assert_eq!(selection.desc.arity(), arity + 1);
     assert_eq!(assignments.len(), 2);
     assert_eq!(assignments[0].0, 2);
     assert!(assignments[0].1.columns().is_empty());
     assert_eq!(assignments[1].0, 1);
+    assert_eq!(assignments[1].1.columns(), vec![arity]);
     assert_eq!(
         plan_err(&catalog, "UPDATE account SET id = 1, id = 2"),
         "multiple assignments to same column \"id\""
@@ -384,13 +387,10 @@ fn update_and_delete_plan_expressions_over_the_row() {
         plan_err(&catalog, "DELETE FROM account WHERE id"),
         "argument of WHERE must be type boolean, not type integer"
     );
-    assert!(matches!(
-        plan_ok(&catalog, "DELETE FROM account"),
-        StatementPlan::Delete {
-            table: 1,
-            filter: None
-        }
-    ));
+    let StatementPlan::Delete { table, selection } = plan_ok(&catalog, "DELETE FROM account") else {
+        panic!("not a DELETE plan");
+    };
+    assert_eq!((table, selection.desc.arity()), (1, arity));
 }
 
 #[test]
