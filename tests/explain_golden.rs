@@ -48,7 +48,11 @@ fn explain_matches_golden_files() {
         .filter(|p| p.extension().is_some_and(|e| e == "sql"))
         .collect();
     scripts.sort();
-    assert!(!scripts.is_empty(), "no EXPLAIN scripts in {}", dir.display());
+    assert!(
+        !scripts.is_empty(),
+        "no EXPLAIN scripts in {}",
+        dir.display()
+    );
     let mut failures = Vec::new();
     for script in scripts {
         let actual = explain_file(&script);
@@ -66,5 +70,9 @@ fn explain_matches_golden_files() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{}\n(rerun with LAASTER_BLESS=1 to accept)", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\n(rerun with LAASTER_BLESS=1 to accept)",
+        failures.join("\n")
+    );
 }

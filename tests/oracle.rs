@@ -18,18 +18,39 @@ use rand::{Rng, SeedableRng};
 /// Query shapes: (view name, query). Each is valid in both engines and deterministic.
 const QUERIES: &[(&str, &str)] = &[
     ("filter", "SELECT a, b, c FROM t1 WHERE b > 2 OR c = 'x'"),
-    ("inner_join", "SELECT t1.a, t1.b, t2.d FROM t1 JOIN t2 ON t1.a = t2.a"),
-    ("left_join", "SELECT t1.a, t1.c, t2.d FROM t1 LEFT JOIN t2 ON t1.a = t2.a AND t2.d > 1"),
-    ("full_join", "SELECT t1.b, t2.a, t2.d FROM t1 FULL OUTER JOIN t2 ON t1.b = t2.a"),
-    ("non_equi_join", "SELECT t1.a, t2.d FROM t1 JOIN t2 ON t1.b < t2.d AND t1.a = t2.a"),
+    (
+        "inner_join",
+        "SELECT t1.a, t1.b, t2.d FROM t1 JOIN t2 ON t1.a = t2.a",
+    ),
+    (
+        "left_join",
+        "SELECT t1.a, t1.c, t2.d FROM t1 LEFT JOIN t2 ON t1.a = t2.a AND t2.d > 1",
+    ),
+    (
+        "full_join",
+        "SELECT t1.b, t2.a, t2.d FROM t1 FULL OUTER JOIN t2 ON t1.b = t2.a",
+    ),
+    (
+        "non_equi_join",
+        "SELECT t1.a, t2.d FROM t1 JOIN t2 ON t1.b < t2.d AND t1.a = t2.a",
+    ),
     (
         "aggregate",
         "SELECT a, count(*) AS n, count(b) AS nb, sum(b) AS s, min(b) AS lo, max(c) AS hi FROM t1 GROUP BY a",
     ),
-    ("global_aggregate", "SELECT count(*) AS n, sum(b) AS s, min(c) AS lo FROM t1"),
-    ("having", "SELECT c, sum(b) AS s FROM t1 GROUP BY c HAVING count(*) > 1"),
+    (
+        "global_aggregate",
+        "SELECT count(*) AS n, sum(b) AS s, min(c) AS lo FROM t1",
+    ),
+    (
+        "grouped_having",
+        "SELECT c, sum(b) AS s FROM t1 GROUP BY c HAVING count(*) > 1",
+    ),
     ("distinct", "SELECT DISTINCT a, c FROM t1"),
-    ("count_distinct", "SELECT a, count(DISTINCT b) AS nb FROM t1 GROUP BY a"),
+    (
+        "count_distinct",
+        "SELECT a, count(DISTINCT b) AS nb FROM t1 GROUP BY a",
+    ),
     (
         "top_n",
         "SELECT a, b, c FROM t1 ORDER BY b DESC NULLS LAST, a, c LIMIT 3",
@@ -38,8 +59,14 @@ const QUERIES: &[(&str, &str)] = &[
         "top_n_per_group",
         "SELECT a, b, c FROM (SELECT a, b, c, row_number() OVER (PARTITION BY a ORDER BY b, c) AS rn FROM t1) s WHERE rn <= 2",
     ),
-    ("in_subquery", "SELECT a, b FROM t1 WHERE a IN (SELECT d FROM t2)"),
-    ("not_in_subquery", "SELECT a, b FROM t1 WHERE b NOT IN (SELECT d FROM t2 WHERE d IS NOT NULL)"),
+    (
+        "in_subquery",
+        "SELECT a, b FROM t1 WHERE a IN (SELECT d FROM t2)",
+    ),
+    (
+        "not_in_subquery",
+        "SELECT a, b FROM t1 WHERE b NOT IN (SELECT d FROM t2 WHERE d IS NOT NULL)",
+    ),
     (
         "exists_correlated",
         "SELECT a, c FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.a = t1.a AND t2.d > t1.b)",
@@ -68,7 +95,10 @@ type Multiset = BTreeMap<Vec<String>, i64>;
 
 fn pg_rows(client: &mut Client, sql: &str) -> Multiset {
     let mut out = Multiset::new();
-    for message in client.simple_query(sql).unwrap_or_else(|e| panic!("{sql}: {e}")) {
+    for message in client
+        .simple_query(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    {
         if let SimpleQueryMessage::Row(row) = message {
             let values = (0..row.len())
                 .map(|i| row.get(i).unwrap_or("NULL").to_string())
@@ -80,7 +110,9 @@ fn pg_rows(client: &mut Client, sql: &str) -> Multiset {
 }
 
 fn laaster_rows(session: &mut laaster_engine::Session, sql: &str) -> (Multiset, u64) {
-    let results = session.execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let results = session
+        .execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     let Some(ExecuteResult::Rows(rows)) = results.into_iter().next() else {
         panic!("{sql}: expected rows");
     };
@@ -96,7 +128,10 @@ fn catch_up(feed: &Subscription, state: &mut Multiset, timestamp: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        assert!(!remaining.is_zero(), "subscription did not pass {timestamp}");
+        assert!(
+            !remaining.is_zero(),
+            "subscription did not pass {timestamp}"
+        );
         match feed.recv_timeout(remaining) {
             Ok(Some(SubscribeEvent::Updates(updates))) => {
                 for (row, time, diff) in updates {
@@ -142,9 +177,16 @@ fn random_write(rng: &mut StdRng) -> String {
                 .collect();
             format!("INSERT INTO t2 VALUES {}", rows.join(", "))
         }
-        7 => format!("DELETE FROM t1 WHERE a = {} AND b >= {}", rng.random_range(0..5), rng.random_range(0..5)),
+        7 => format!(
+            "DELETE FROM t1 WHERE a = {} AND b >= {}",
+            rng.random_range(0..5),
+            rng.random_range(0..5)
+        ),
         8 => format!("DELETE FROM t2 WHERE d = {}", rng.random_range(0..5)),
-        _ => format!("UPDATE t1 SET b = b + 1 WHERE a = {}", rng.random_range(0..5)),
+        _ => format!(
+            "UPDATE t1 SET b = b + 1 WHERE a = {}",
+            rng.random_range(0..5)
+        ),
     }
 }
 
@@ -171,7 +213,12 @@ fn run_oracle(workers: usize, seed: u64, steps: usize) {
             .execute(&format!("CREATE MATERIALIZED VIEW {name} AS {query}"))
             .unwrap_or_else(|e| panic!("view {name}: {e}"));
     }
-    let subscribed = ["aggregate", "left_join", "top_n_per_group", "scalar_correlated"];
+    let subscribed = [
+        "aggregate",
+        "left_join",
+        "top_n_per_group",
+        "scalar_correlated",
+    ];
     let mut feeds: Vec<(&str, Subscription, Multiset)> = subscribed
         .iter()
         .map(|name| {
@@ -187,10 +234,15 @@ fn run_oracle(workers: usize, seed: u64, steps: usize) {
 
     let mut rng = StdRng::seed_from_u64(seed);
     for step in 0..steps {
-        let batch: Vec<String> = (0..rng.random_range(1..6)).map(|_| random_write(&mut rng)).collect();
+        let batch: Vec<String> = (0..rng.random_range(1..6))
+            .map(|_| random_write(&mut rng))
+            .collect();
         for write in &batch {
-            pg.batch_execute(write).unwrap_or_else(|e| panic!("postgres {write}: {e}"));
-            session.execute(write).unwrap_or_else(|e| panic!("laaster {write}: {e}"));
+            pg.batch_execute(write)
+                .unwrap_or_else(|e| panic!("postgres {write}: {e}"));
+            session
+                .execute(write)
+                .unwrap_or_else(|e| panic!("laaster {write}: {e}"));
         }
         for (name, query) in QUERIES {
             let expected = pg_rows(&mut pg, query);
@@ -209,7 +261,8 @@ fn run_oracle(workers: usize, seed: u64, steps: usize) {
         }
     }
     drop(feeds);
-    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).ok();
+    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .ok();
 }
 
 #[test]

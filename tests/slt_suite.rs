@@ -22,7 +22,11 @@ fn run_suite(workers: usize) {
         },
     );
     println!("workers={workers}: {}", summary.summary_line());
-    assert!(summary.passed >= 1000, "too few records ran: {}", summary.summary_line());
+    assert!(
+        summary.passed >= 1000,
+        "too few records ran: {}",
+        summary.summary_line()
+    );
     assert!(
         summary.failures.is_empty(),
         "workers={workers}: {}\n{}",
