@@ -1,5 +1,6 @@
-//! The `laaster` binary and `run_slt_files` end to end. Tests marked `ignore` need the
-//! engine runtime; run them with `cargo test -p laaster-cli -- --include-ignored`.
+//! The `laaster` binary and `run_slt_files` end to end, against the embedded engine.
+
+
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -40,7 +41,7 @@ fn version_and_argument_errors() {
 }
 
 #[test]
-#[ignore = "needs the engine runtime"]
+
 fn scripts_print_csv_in_order() {
     let out = laaster(&[
         "sql",
@@ -58,7 +59,7 @@ fn scripts_print_csv_in_order() {
 }
 
 #[test]
-#[ignore = "needs the engine runtime"]
+
 fn table_format_prints_tags_and_footer() {
     let out = laaster(&[
         "sql",
@@ -74,7 +75,7 @@ fn table_format_prints_tags_and_footer() {
 }
 
 #[test]
-#[ignore = "needs the engine runtime"]
+
 fn errors_name_the_file_and_line() {
     let dir = scratch_dir("errors");
     let file = dir.join("pipeline.sql");
@@ -106,7 +107,7 @@ fn errors_name_the_file_and_line() {
 }
 
 #[test]
-#[ignore = "needs the engine runtime"]
+
 fn subscribe_stops_after_max_events() {
     let out = laaster(&[
         "sql",
@@ -136,7 +137,7 @@ fn subscribe_stops_after_max_events() {
 }
 
 #[test]
-#[ignore = "needs the engine runtime"]
+
 fn slt_files_count_passes_failures_and_skips() {
     let dir = scratch_dir("slt");
     let file = dir.join("basic.slt");
