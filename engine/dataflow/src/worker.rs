@@ -448,8 +448,13 @@ impl WorkerState {
             {
                 continue;
             }
-            let complete = |time: &Timestamp| upper.is_none_or(|u| *time < u);
             let as_of = subscribe.as_of;
+            // The snapshot is one consistent set: nothing is released until every update
+            // at times up to `as_of` is in.
+            if upper.is_some_and(|u| u <= as_of) {
+                continue;
+            }
+            let complete = |time: &Timestamp| upper.is_none_or(|u| *time < u);
             let error = buffer
                 .errors
                 .iter()
@@ -469,8 +474,6 @@ impl WorkerState {
                 }
             });
             buffer.errors.retain(|(_, time, _)| !complete(time));
-            // Progress is only meaningful past the snapshot time.
-            let upper = upper.map(|u| u.max(as_of + 1));
             if ready.is_empty() && error.is_none() && subscribe.reported_upper == Some(upper) {
                 continue;
             }

@@ -142,7 +142,10 @@ fn empty_table_is_readable_at_once() {
     for worker_count in [1, 2] {
         let workers = start_workers(worker_count).expect("workers start");
         workers.broadcast(Command::AdvanceTime { to: 100 });
-        workers.broadcast(Command::CreateTable { id: 1, name: "t".into() });
+        workers.broadcast(Command::CreateTable {
+            id: 1,
+            name: "t".into(),
+        });
         assert_eq!(peek(&workers, 1, Plan::Get { id: 1, arity: 2 }, 99), vec![]);
     }
 }

@@ -6,10 +6,241 @@
 //! (length, bytes) with the last of duplicate keys kept, numbers in `numeric`'s output
 //! form (`1e5` → `100000`, `1.50` stays `1.50`), one space after `:` and `,`.
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::strconv::normalize_number_text;
 use crate::{Datum, EvalError};
+
+/// The value of a [`Datum::Jsonb`]: the canonical text of the document, with equality,
+/// hashing and ordering that follow Postgres' jsonb semantics rather than the bytes.
+///
+/// Why text with manual impls: the canonical text is exactly what Postgres prints
+/// (numbers keep their scale, `1.0` stays `1.0`), so output stays a plain copy, while
+/// jsonb compares numbers by value (`{"a": 1} = {"a": 1.0}`). Equality and hashing use
+/// the *comparison form* of the text, where trailing fractional zeros of numbers are
+/// dropped; since canonical text already fixes key order, duplicates, spacing, escapes
+/// and exponents, two documents are equal exactly when their comparison forms are. The
+/// comparison form is the text itself (no allocation) unless the document has a `.`.
+/// Ordering is Postgres' `compareJsonbContainers` order (see [`compare_jsonb`]); it
+/// parses the documents, after fast paths for identical text and scalars.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonbText(Arc<str>);
+
+impl JsonbText {
+    /// Wraps text that is already canonical (see [`canonical_jsonb`]).
+    pub fn from_canonical(text: impl Into<Arc<str>>) -> JsonbText {
+        JsonbText(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The text equality and hashing look at.
+    fn comparison_form(&self) -> Cow<'_, str> {
+        comparison_form(&self.0)
+    }
+}
+
+impl Deref for JsonbText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq for JsonbText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0 || self.comparison_form() == other.comparison_form()
+    }
+}
+
+impl Eq for JsonbText {}
+
+impl Hash for JsonbText {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.comparison_form().hash(state);
+    }
+}
+
+impl PartialOrd for JsonbText {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for JsonbText {
+    fn cmp(&self, other: &Self) -> Ordering {
+        if self.0 == other.0 {
+            return Ordering::Equal;
+        }
+        compare_jsonb(&self.0, &other.0)
+    }
+}
+
+/// Canonical jsonb text with the numbers' trailing fractional zeros removed (`1.50` →
+/// `1.5`, `2.0` → `2`), so numerically equal documents have equal forms.
+fn comparison_form(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    if !bytes.contains(&b'.') {
+        return Cow::Borrowed(text);
+    }
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len() && matches!(bytes[i], b'-' | b'0'..=b'9' | b'.') {
+                    i += 1;
+                }
+                let number = &text[start..i];
+                if number.contains('.') {
+                    let trimmed = number.trim_end_matches('0').trim_end_matches('.');
+                    let trimmed = if trimmed == "-0" { "0" } else { trimmed };
+                    let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                    out.push_str(&text[copied..start]);
+                    out.push_str(trimmed);
+                    copied = i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    match out {
+        Some(mut out) => {
+            out.push_str(&text[copied.min(text.len())..]);
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// Postgres' jsonb order (`compareJsonbContainers`) of two canonical documents:
+/// null < string < number < boolean < array < object; containers with more elements
+/// (pairs) are greater; otherwise elements compare in order (objects: key, value, key,
+/// ... in storage order). Strings compare bytewise (the `C` collation), numbers by
+/// value. One quirk is kept: a top-level scalar counts as a one-element array against
+/// a top-level array, so `'5' > '[]'` but `'5' < '[5]'`.
+pub fn compare_jsonb(a: &str, b: &str) -> Ordering {
+    // Scalars other than strings need no parse.
+    let kind = |t: &str| match t.as_bytes().first() {
+        Some(b'n') => 0,
+        Some(b'"') => 1,
+        Some(b'-' | b'0'..=b'9') => 2,
+        Some(b't' | b'f') => 3,
+        Some(b'[') => 4,
+        Some(b'{') => 5,
+        _ => 6,
+    };
+    match (kind(a), kind(b)) {
+        (2, 2) => return compare_number_text(a, b),
+        (3, 3) => return a.starts_with('t').cmp(&b.starts_with('t')),
+        (0, 0) => return Ordering::Equal,
+        (x, y) if x != y && x != 4 && y != 4 => return x.cmp(&y),
+        _ => {}
+    }
+    match (parse_json(a), parse_json(b)) {
+        (Ok(x), Ok(y)) => compare_top_level(&x, &y),
+        _ => comparison_form(a).cmp(&comparison_form(b)),
+    }
+}
+
+fn compare_top_level(a: &JsonValue, b: &JsonValue) -> Ordering {
+    let scalar = |v: &JsonValue| !matches!(v, JsonValue::Array(_) | JsonValue::Object(_));
+    match (a, b) {
+        (JsonValue::Array(items), s) if scalar(s) => items.len().cmp(&1).then(Ordering::Greater),
+        (s, JsonValue::Array(items)) if scalar(s) => 1.cmp(&items.len()).then(Ordering::Less),
+        _ => compare_values(a, b),
+    }
+}
+
+fn compare_values(a: &JsonValue, b: &JsonValue) -> Ordering {
+    use JsonValue as J;
+    let rank = |v: &JsonValue| match v {
+        J::Null => 0,
+        J::String(_) => 1,
+        J::Number(_) => 2,
+        J::Bool(_) => 3,
+        J::Array(_) => 4,
+        J::Object(_) => 5,
+    };
+    match (a, b) {
+        (J::Null, J::Null) => Ordering::Equal,
+        (J::String(x), J::String(y)) => x.cmp(y),
+        (J::Number(x), J::Number(y)) => compare_number_text(x, y),
+        (J::Bool(x), J::Bool(y)) => x.cmp(y),
+        (J::Array(x), J::Array(y)) => x.len().cmp(&y.len()).then_with(|| {
+            x.iter()
+                .zip(y)
+                .map(|(a, b)| compare_values(a, b))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        }),
+        (J::Object(x), J::Object(y)) => x.len().cmp(&y.len()).then_with(|| {
+            x.iter()
+                .zip(y)
+                .map(|((ka, va), (kb, vb))| ka.cmp(kb).then_with(|| compare_values(va, vb)))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        }),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// Compares two numbers in numeric's output form (`-12.50`) by value, at any size.
+fn compare_number_text(a: &str, b: &str) -> Ordering {
+    // (negative, integer digits without leading zeros, fraction without trailing zeros)
+    fn parts(text: &str) -> (bool, &str, &str) {
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let (int, frac) = (int.trim_start_matches('0'), frac.trim_end_matches('0'));
+        (negative && !(int.is_empty() && frac.is_empty()), int, frac)
+    }
+    if a.contains(['e', 'E']) || b.contains(['e', 'E']) {
+        // Not canonical; normalize first.
+        let (a, b) = (
+            normalize_number_text(a).unwrap_or_else(|| a.to_string()),
+            normalize_number_text(b).unwrap_or_else(|| b.to_string()),
+        );
+        if !a.contains(['e', 'E']) && !b.contains(['e', 'E']) {
+            return compare_number_text(&a, &b);
+        }
+        return a.cmp(&b);
+    }
+    let (na, ia, fa) = parts(a);
+    let (nb, ib, fb) = parts(b);
+    let magnitude = ia
+        .len()
+        .cmp(&ib.len())
+        .then_with(|| ia.cmp(ib))
+        .then_with(|| fa.cmp(fb));
+    match (na, nb) {
+        (false, false) => magnitude,
+        (true, true) => magnitude.reverse(),
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+    }
+}
 
 /// A parsed JSON value. Numbers keep their normalized text.
 #[derive(Clone, Debug, PartialEq)]
@@ -430,6 +661,11 @@ pub fn jsonb_get(canonical: &str, path: JsonbPath) -> Result<Option<JsonValue>, 
                 None
             }
         }
+        // Postgres stores a top-level scalar as a one-element "raw scalar" array, and
+        // `->`/`->>` with an index see it as one: `'"x"'::jsonb ->> 0` is `x` (also
+        // with index -1).
+        (JsonValue::Object(_), JsonbPath::Index(_)) => None,
+        (scalar, JsonbPath::Index(0 | -1)) => Some(scalar),
         _ => None,
     })
 }
@@ -437,7 +673,7 @@ pub fn jsonb_get(canonical: &str, path: JsonbPath) -> Result<Option<JsonValue>, 
 /// `j -> path` as a datum (jsonb, or `NULL`).
 pub fn jsonb_get_datum(canonical: &str, path: JsonbPath) -> Result<Datum, EvalError> {
     Ok(match jsonb_get(canonical, path)? {
-        Some(value) => Datum::Jsonb(Arc::from(value.to_canonical())),
+        Some(value) => Datum::Jsonb(JsonbText::from_canonical(value.to_canonical())),
         None => Datum::Null,
     })
 }

@@ -20,8 +20,8 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
     use Datum::{Bytes, Int16, Int32, Int64, Text};
     let unsupported = || unsupported(func, args);
     match (func, args) {
-        (Func::Lower, [Text(s)]) => Ok(Datum::text(&s.to_lowercase())),
-        (Func::Upper, [Text(s)]) => Ok(Datum::text(&s.to_uppercase())),
+        (Func::Lower, [Text(s)]) => Ok(Datum::text(&pg_lower(s))),
+        (Func::Upper, [Text(s)]) => Ok(Datum::text(&pg_upper(s))),
         (Func::Length, [Text(s)]) => count(s.chars().count()),
         (Func::Length | Func::OctetLength, [Bytes(b)]) => count(b.len()),
         (Func::OctetLength, [Text(s)]) => count(s.len()),
@@ -422,6 +422,54 @@ fn like_matches(text: &str, pattern: &LikePattern) -> bool {
 /// Most distinct patterns a thread keeps compiled.
 const CACHE_CAPACITY: usize = 64;
 
+/// `upper(text)` as Postgres computes it under a UTF-8 `LC_CTYPE` (`towupper` on each
+/// character): Unicode's *simple* one-to-one case mapping. Rust's `to_uppercase` is the
+/// full mapping, which may expand a character (`ß` to `SS`, `ﬁ` to `FI`); Postgres
+/// keeps such a character unchanged (`upper('straße')` = `STRAßE`).
+pub(crate) fn pg_upper(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_uppercase();
+    }
+    s.chars().map(simple_upper).collect()
+}
+
+/// `lower(text)` as Postgres computes it (`towlower` on each character): the simple
+/// mapping, and no context-dependent final sigma (`lower('ΑΣ')` = `ασ`).
+pub(crate) fn pg_lower(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    s.chars().map(simple_lower).collect()
+}
+
+fn simple_upper(c: char) -> char {
+    let mut upper = c.to_uppercase();
+    match (upper.next(), upper.next()) {
+        (Some(u), None) => u,
+        // Expanding full mappings. Only the Greek letters with iota subscript have a
+        // simple uppercase mapping (their titlecase form: U+1F80 to U+1F88); for the
+        // rest (ß, ligatures, letters with no precomposed capital) it is the identity.
+        _ => match c as u32 {
+            0x1F80..=0x1F87 | 0x1F90..=0x1F97 | 0x1FA0..=0x1FA7 => {
+                char::from_u32(c as u32 + 8).unwrap_or(c)
+            }
+            0x1FB3 | 0x1FC3 | 0x1FF3 => char::from_u32(c as u32 + 9).unwrap_or(c),
+            _ => c,
+        },
+    }
+}
+
+fn simple_lower(c: char) -> char {
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) => l,
+        // The only expanding lowercase mapping is U+0130 (İ to i + combining dot);
+        // its simple mapping is the first character, `i`.
+        (Some(l), Some(_)) if c == '\u{130}' => l,
+        _ => c,
+    }
+}
+
 thread_local! {
     static LIKE_CACHE: RefCell<HashMap<(String, bool), LikePattern>> = RefCell::new(HashMap::new());
     static REGEX_CACHE: RefCell<HashMap<(String, String), Regex>> = RefCell::new(HashMap::new());
@@ -435,7 +483,7 @@ fn like(text: &str, pattern: &str, case_insensitive: bool) -> Result<bool, EvalE
         Some(compiled) => compiled,
         None => {
             let source = if case_insensitive {
-                pattern.to_lowercase()
+                pg_lower(pattern)
             } else {
                 pattern.to_string()
             };
@@ -451,7 +499,7 @@ fn like(text: &str, pattern: &str, case_insensitive: bool) -> Result<bool, EvalE
         }
     };
     if case_insensitive {
-        Ok(like_matches(&text.to_lowercase(), &compiled))
+        Ok(like_matches(&pg_lower(text), &compiled))
     } else {
         Ok(like_matches(text, &compiled))
     }
@@ -608,8 +656,28 @@ mod tests {
     }
 
     #[test]
+    fn case_mapping_is_per_character_like_postgres() {
+        // Checked against PostgreSQL 15 with LC_CTYPE C.UTF-8.
+        assert_eq!(
+            text(Func::Upper, &[t("straße àb ǆ ǅ ﬁ ŉ ΐ ß")]),
+            "STRAßE ÀB Ǆ Ǆ ﬁ ŉ ΐ ß"
+        );
+        assert_eq!(text(Func::Upper, &[t("ᾀ ᾈ ῳ ῼ ᾳ ǰ և")]), "ᾈ ᾈ ῼ ῼ ᾼ ǰ և");
+        assert_eq!(text(Func::Lower, &[t("ÀB İ Ǆ ǅ ẞ ΑΣ")]), "àb i ǆ ǆ ß ασ");
+        assert_eq!(text(Func::Lower, &[t("ᾈ ῼ")]), "ᾀ ῳ");
+        assert_eq!(text(Func::Upper, &[t("abc")]), "ABC");
+        assert_eq!(text(Func::Lower, &[t("ABC")]), "abc");
+        // ILIKE folds both sides the same way.
+        let ilike = Func::Like {
+            case_insensitive: true,
+        };
+        assert_eq!(text(ilike.clone(), &[t("STRAßE"), t("straße")]), "t");
+        assert_eq!(text(ilike, &[t("STRASSE"), t("straße")]), "f");
+    }
+
+    #[test]
     fn basic_string_functions() {
-        assert_eq!(text(Func::Upper, &[t("straße")]), "STRASSE");
+        assert_eq!(text(Func::Upper, &[t("straße")]), "STRAßE");
         assert_eq!(text(Func::Lower, &[t("ÀB")]), "àb");
         assert_eq!(text(Func::Length, &[t("héllo")]), "5");
         assert_eq!(text(Func::OctetLength, &[t("héllo")]), "6");
