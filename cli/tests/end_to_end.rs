@@ -1,7 +1,5 @@
 //! The `laaster` binary and `run_slt_files` end to end, against the embedded engine.
 
-
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -478,7 +478,7 @@ mod tests {
 
     #[test]
     fn jsonb_casts() {
-        let j = |s: &str| Datum::Jsonb(Arc::from(s));
+        let j = |s: &str| Datum::Jsonb(crate::jsonb::JsonbText::from_canonical(s));
         assert_eq!(cast(j("1.5"), ScalarType::Int32).unwrap(), Datum::Int32(2));
         assert_eq!(
             cast(j("true"), ScalarType::Bool).unwrap(),

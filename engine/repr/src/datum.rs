@@ -14,6 +14,8 @@ use ordered_float::OrderedFloat;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use crate::jsonb::JsonbText;
+
 /// Microseconds in a day.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -22,8 +24,9 @@ pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// Representations: `Date` is days since 1970-01-01; `Time` is microseconds since
 /// midnight; `Timestamp` is microseconds since 1970-01-01 00:00:00 (no zone);
 /// `TimestampTz` is microseconds since the Unix epoch in UTC; `Jsonb` holds the
-/// canonical text of the document (keys sorted, Postgres spacing) so that equal documents
-/// are equal datums.
+/// canonical text of the document (keys sorted, Postgres spacing), whose equality,
+/// hashing and order follow jsonb's (numbers compare by value: `1.0` equals `1`; see
+/// [`JsonbText`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Datum {
     Null,
@@ -41,7 +44,7 @@ pub enum Datum {
     Timestamp(i64),
     TimestampTz(i64),
     Interval(Interval),
-    Jsonb(Arc<str>),
+    Jsonb(JsonbText),
     Array(Arc<[Datum]>),
     Record(Arc<[Datum]>),
 }
@@ -83,7 +86,8 @@ impl Datum {
 
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Datum::Text(s) | Datum::Jsonb(s) => Some(s),
+            Datum::Text(s) => Some(s),
+            Datum::Jsonb(s) => Some(s),
             _ => None,
         }
     }

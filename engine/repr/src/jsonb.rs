@@ -732,13 +732,116 @@ mod tests {
         }
     }
 
+    fn jsonb(text: &str) -> JsonbText {
+        JsonbText::from_canonical(canonical_jsonb(text).unwrap())
+    }
+
+    #[test]
+    fn numbers_compare_by_value_but_keep_their_text() {
+        let pairs = [
+            (r#"{"a": 1}"#, r#"{"a": 1.0}"#),
+            ("[1.50, 2]", "[1.5, 2.000]"),
+            ("0", "-0.0"),
+            ("100", "1.00e2"),
+            (r#"{"x": "1.0", "y": 10.10}"#, r#"{"x": "1.0", "y": 10.1}"#),
+        ];
+        use std::hash::BuildHasher;
+        let state = std::collections::hash_map::RandomState::new();
+        for (a, b) in pairs {
+            let (x, y) = (jsonb(a), jsonb(b));
+            assert_eq!(x, y, "{a} = {b}");
+            assert_eq!(x.cmp(&y), Ordering::Equal, "{a} cmp {b}");
+            assert_eq!(state.hash_one(&x), state.hash_one(&y), "{a} hash {b}");
+        }
+        // Strings holding number-like text are not numbers.
+        assert_ne!(jsonb(r#""1.0""#), jsonb(r#""1""#));
+        assert_ne!(jsonb("[1.01]"), jsonb("[1.1]"));
+        assert_ne!(jsonb("10"), jsonb("1"));
+        // Output keeps the input's scale, as Postgres prints it.
+        assert_eq!(jsonb(r#"{"a": 1.0}"#).as_str(), r#"{"a": 1.0}"#);
+        assert_eq!(
+            Datum::Jsonb(jsonb("[1.0]")),
+            Datum::Jsonb(jsonb("[1]")),
+            "datums compare the same way"
+        );
+    }
+
+    #[test]
+    fn order_matches_postgres() {
+        // Each is less than the next; checked against PostgreSQL 15.
+        let ascending = [
+            "null",
+            r#""""#,
+            r#""a\"""#,
+            r#""a#""#,
+            "-1.50",
+            "-1.4",
+            "0",
+            "0.45",
+            "0.5",
+            "9",
+            "10",
+            "1e100",
+            "false",
+            "true",
+            "[5]",
+            "[[]]",
+            "[1, 2]",
+            "{}",
+            r#"{"aa": 1}"#,
+            r#"{"b": 1}"#,
+            r#"{"b": 2}"#,
+            r#"{"a": 1, "b": 1}"#,
+        ];
+        for (i, a) in ascending.iter().enumerate() {
+            for (j, b) in ascending.iter().enumerate() {
+                assert_eq!(jsonb(a).cmp(&jsonb(b)), i.cmp(&j), "{a} vs {b}");
+            }
+        }
+        // A top-level scalar counts as a one-element array against an array.
+        assert_eq!(jsonb("5").cmp(&jsonb("[]")), Ordering::Greater);
+        assert_eq!(jsonb("5").cmp(&jsonb("[1]")), Ordering::Less);
+        assert_eq!(jsonb("5").cmp(&jsonb("[1, 2]")), Ordering::Less);
+        assert_eq!(jsonb("[]").cmp(&jsonb("5")), Ordering::Less);
+        assert_eq!(jsonb("5").cmp(&jsonb("{}")), Ordering::Less);
+        assert_eq!(jsonb("[]").cmp(&jsonb("{}")), Ordering::Less);
+    }
+
+    #[test]
+    fn scalar_is_a_one_element_array_for_index_access() {
+        assert_eq!(
+            jsonb_get_text_datum(r#""text""#, JsonbPath::Index(0)).unwrap(),
+            Datum::text("text")
+        );
+        assert_eq!(
+            jsonb_get_datum("5", JsonbPath::Index(-1)).unwrap(),
+            Datum::Jsonb(jsonb("5"))
+        );
+        assert_eq!(
+            jsonb_get_datum("null", JsonbPath::Index(0)).unwrap(),
+            Datum::Jsonb(jsonb("null"))
+        );
+        assert_eq!(
+            jsonb_get_text_datum("5", JsonbPath::Index(1)).unwrap(),
+            Datum::Null
+        );
+        assert_eq!(
+            jsonb_get_text_datum("5", JsonbPath::Key("a")).unwrap(),
+            Datum::Null
+        );
+        assert_eq!(
+            jsonb_get_text_datum("{}", JsonbPath::Index(0)).unwrap(),
+            Datum::Null
+        );
+    }
+
     #[test]
     fn access_by_key_and_index() {
         let doc =
             canonical_jsonb(r#"{"a": {"b": [1, "x", null]}, "s": "str", "n": null}"#).unwrap();
         assert_eq!(
             jsonb_get_datum(&doc, JsonbPath::Key("a")).unwrap(),
-            Datum::Jsonb(Arc::from(r#"{"b": [1, "x", null]}"#))
+            Datum::Jsonb(JsonbText::from_canonical(r#"{"b": [1, "x", null]}"#))
         );
         assert_eq!(
             jsonb_get_text_datum(&doc, JsonbPath::Key("s")).unwrap(),
@@ -746,7 +849,7 @@ mod tests {
         );
         assert_eq!(
             jsonb_get_datum(&doc, JsonbPath::Key("s")).unwrap(),
-            Datum::Jsonb(Arc::from("\"str\""))
+            Datum::Jsonb(JsonbText::from_canonical("\"str\""))
         );
         assert_eq!(
             jsonb_get_text_datum(&doc, JsonbPath::Key("n")).unwrap(),
@@ -754,7 +857,7 @@ mod tests {
         );
         assert_eq!(
             jsonb_get_datum(&doc, JsonbPath::Key("n")).unwrap(),
-            Datum::Jsonb(Arc::from("null"))
+            Datum::Jsonb(JsonbText::from_canonical("null"))
         );
         assert_eq!(
             jsonb_get_datum(&doc, JsonbPath::Key("zz")).unwrap(),

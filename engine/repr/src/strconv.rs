@@ -40,7 +40,8 @@ pub fn write_datum(out: &mut String, datum: &Datum) {
         Datum::Float32(v) => out.push_str(&format_float32(v.0)),
         Datum::Float64(v) => out.push_str(&format_float64(v.0)),
         Datum::Decimal(v) => out.push_str(&format_decimal(v)),
-        Datum::Text(s) | Datum::Jsonb(s) => out.push_str(s),
+        Datum::Text(s) => out.push_str(s),
+        Datum::Jsonb(s) => out.push_str(s),
         Datum::Bytes(b) => write_bytea(out, b),
         Datum::Date(d) => out.push_str(&format_date(*d)),
         Datum::Time(t) => out.push_str(&format_time(*t)),
@@ -347,9 +348,8 @@ pub fn parse_datum(text: &str, typ: &ScalarType) -> Result<Datum, EvalError> {
         ScalarType::Timestamp => parse_timestamp(text).map(Datum::Timestamp),
         ScalarType::TimestampTz => parse_timestamptz(text).map(Datum::TimestampTz),
         ScalarType::Interval => parse_interval(text).map(Datum::Interval),
-        ScalarType::Jsonb => {
-            crate::jsonb::canonical_jsonb(text).map(|s| Datum::Jsonb(Arc::from(s)))
-        }
+        ScalarType::Jsonb => crate::jsonb::canonical_jsonb(text)
+            .map(|s| Datum::Jsonb(crate::jsonb::JsonbText::from_canonical(s))),
         ScalarType::Array(element) => parse_array(text, element),
         ScalarType::Record(fields) => parse_record(text, fields),
     }

@@ -195,6 +195,74 @@ pub fn unify_types(types: &[&ScalarType], context: &str) -> Result<ScalarType, P
     Ok(result.unwrap_or(ScalarType::Text))
 }
 
+/// The preferred type of its category in Postgres (`typispreferred`).
+fn is_preferred(t: &ScalarType) -> bool {
+    matches!(
+        t,
+        ScalarType::Float64
+            | ScalarType::Text
+            | ScalarType::TimestampTz
+            | ScalarType::Interval
+            | ScalarType::Bool
+    )
+}
+
+/// How a call resolved among overloads.
+#[derive(Debug, PartialEq)]
+pub enum Overload {
+    /// The index of the chosen signature.
+    Found(usize),
+    /// No signature accepts the arguments ("function f(...) does not exist").
+    None,
+    /// Several signatures fit equally well ("function f(...) is not unique").
+    Ambiguous,
+}
+
+/// Chooses among the signatures of an overloaded function like Postgres'
+/// `func_select_candidate`: keep the signatures every argument converts to implicitly,
+/// then (while more than one is left) those with the most exact type matches, then those
+/// with the most exact-or-preferred matches at known arguments, then those taking a
+/// preferred type at the `unknown` (string literal/NULL) arguments. So `power(float8,
+/// numeric)` picks `(float8, float8)` (numeric converts implicitly to double, not the
+/// other way), `power(int, numeric)` picks `(numeric, numeric)` and `power(int, int)`
+/// picks the preferred `(float8, float8)`.
+pub fn select_overload(args: &[&ScalarType], signatures: &[&[ScalarType]]) -> Overload {
+    let mut candidates: Vec<usize> = (0..signatures.len())
+        .filter(|&i| {
+            let sig = signatures[i];
+            sig.len() == args.len() && args.iter().zip(sig).all(|(a, t)| can_implicit(a, t))
+        })
+        .collect();
+    /// Whether argument type `a` scores at parameter type `t`.
+    type Score = fn(&ScalarType, &ScalarType) -> bool;
+    fn known(a: &ScalarType) -> bool {
+        a != &ScalarType::Unknown
+    }
+    let scores: [Score; 3] = [
+        |a, t| known(a) && a.same_base(t),
+        |a, t| known(a) && (a.same_base(t) || is_preferred(t)),
+        |a, t| !known(a) && is_preferred(t),
+    ];
+    for score in scores {
+        if candidates.len() <= 1 {
+            break;
+        }
+        let count = |i: &usize| {
+            args.iter()
+                .zip(signatures[*i])
+                .filter(|(a, t)| score(a, t))
+                .count()
+        };
+        let best = candidates.iter().map(count).max().unwrap_or(0);
+        candidates.retain(|i| count(i) == best);
+    }
+    match candidates.as_slice() {
+        [] => Overload::None,
+        [i] => Overload::Found(*i),
+        _ => Overload::Ambiguous,
+    }
+}
+
 /// Converts `value` to `to` implicitly; `Err` carries nothing: the caller words the error.
 pub fn coerce(value: Typed, to: &ScalarType) -> Result<Typed, ()> {
     if value.scalar() == to {
@@ -319,5 +387,60 @@ pub fn require_bool(value: Typed, construct: &str) -> Result<Typed, PlanError> {
             "42804",
             format!("argument of {construct} must be type boolean, not type {other}"),
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLOAT_OR_NUMERIC: &[&[ScalarType]] = &[
+        &[ScalarType::Float64, ScalarType::Float64],
+        &[ScalarType::NUMERIC, ScalarType::NUMERIC],
+    ];
+
+    fn power(left: ScalarType, right: ScalarType) -> Overload {
+        select_overload(&[&left, &right], FLOAT_OR_NUMERIC)
+    }
+
+    #[test]
+    fn overloads_resolve_like_postgres() {
+        use ScalarType as T;
+        let numeric = || T::Decimal {
+            precision: Some(3),
+            scale: Some(1),
+        };
+        // numeric converts implicitly to double precision, never the other way.
+        assert_eq!(power(T::Float64, numeric()), Overload::Found(0));
+        assert_eq!(power(numeric(), T::Float32), Overload::Found(0));
+        // An exact match wins over a conversion to the preferred type.
+        assert_eq!(power(T::Int32, numeric()), Overload::Found(1));
+        assert_eq!(power(numeric(), T::NUMERIC), Overload::Found(1));
+        // Otherwise the preferred type of the category (double precision) wins.
+        assert_eq!(power(T::Int32, T::Int64), Overload::Found(0));
+        assert_eq!(power(T::Unknown, T::Unknown), Overload::Found(0));
+        assert_eq!(power(T::Unknown, T::NUMERIC), Overload::Found(1));
+        assert_eq!(power(T::Text, T::Int32), Overload::None);
+        let ints: &[&[ScalarType]] = &[
+            &[T::Int16, T::Int16],
+            &[T::Int32, T::Int32],
+            &[T::Int64, T::Int64],
+        ];
+        assert_eq!(
+            select_overload(&[&T::Int16, &T::Int64], ints),
+            Overload::Found(2)
+        );
+        assert_eq!(
+            select_overload(&[&T::Int16, &T::Int32], ints),
+            Overload::Found(1)
+        );
+        assert_eq!(
+            select_overload(&[&T::Float64, &T::Int32], ints),
+            Overload::None
+        );
+        assert_eq!(
+            select_overload(&[&T::Unknown, &T::Unknown], ints),
+            Overload::Ambiguous
+        );
     }
 }

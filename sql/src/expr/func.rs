@@ -3,10 +3,10 @@
 
 use laaster_repr::datum::MICROS_PER_DAY;
 use laaster_repr::scalar::{DateTimeField, TrimSide};
-use laaster_repr::{Datum, Func, ScalarExpr, ScalarType};
+use laaster_repr::{Datum, ErrorResponse, Func, ScalarExpr, ScalarType};
 use sqlparser::ast;
 
-use super::coerce::{Typed, cast_unchecked, coerce, fold, unify_types};
+use super::coerce::{Overload, Typed, cast_unchecked, coerce, fold, select_overload, unify_types};
 use super::literal::datetime_field;
 use super::scope::normalize_ident;
 use super::{ExprCx, response, unsupported};
@@ -309,22 +309,55 @@ fn expect(name: &str, args: Vec<Typed>, types: &[ScalarType]) -> Result<Vec<Type
     Ok(out)
 }
 
-/// The "float or numeric" overload: numeric stays numeric, other numbers go to double.
-fn float_or_numeric(name: &str, arg: Typed) -> Result<Typed, PlanError> {
-    match arg.scalar() {
-        ScalarType::Decimal { .. } => Ok(cast_unchecked(arg, &ScalarType::NUMERIC)),
-        t if t.is_numeric() || t == &ScalarType::Unknown => {
-            Ok(cast_unchecked(arg, &ScalarType::Float64))
+/// Resolves an overloaded function among `signatures` (Postgres' rules, see
+/// [`select_overload`]) and converts the arguments; returns the chosen signature's index.
+fn overload(
+    name: &str,
+    args: Vec<Typed>,
+    signatures: &[&[ScalarType]],
+) -> Result<(usize, Vec<Typed>), PlanError> {
+    let types: Vec<&ScalarType> = args.iter().map(Typed::scalar).collect();
+    match select_overload(&types, signatures) {
+        Overload::Found(i) => {
+            let args = args
+                .into_iter()
+                .zip(signatures[i])
+                .map(|(arg, typ)| cast_unchecked(arg, typ))
+                .collect();
+            Ok((i, args))
         }
-        _ => Err(no_function(name, &[arg])),
+        Overload::None => Err(no_function(name, &args)),
+        Overload::Ambiguous => Err(PlanError::Response(
+            ErrorResponse::new(
+                "42725",
+                format!(
+                    "function {name}({}) is not unique",
+                    types
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .with_hint(
+                "Could not choose a best candidate function. You might need to add explicit type casts.",
+            ),
+        )),
     }
 }
 
+/// The "double precision or numeric" overloads of the math functions.
+const FLOAT_OR_NUMERIC_1: &[&[ScalarType]] = &[&[ScalarType::Float64], &[ScalarType::NUMERIC]];
+const FLOAT_OR_NUMERIC_2: &[&[ScalarType]] = &[
+    &[ScalarType::Float64, ScalarType::Float64],
+    &[ScalarType::NUMERIC, ScalarType::NUMERIC],
+];
+
+/// A math function over one argument: numeric stays numeric, other numbers go to double.
 fn numeric_math(name: &str, func: Func, args: Vec<Typed>) -> Result<Typed, PlanError> {
-    let [arg] = <[Typed; 1]>::try_from(args).map_err(|args| no_function(name, &args))?;
-    let arg = float_or_numeric(name, arg)?;
-    let typ = arg.scalar().clone();
-    Ok(call(func, vec![arg], typ))
+    let (_, args) = overload(name, args, FLOAT_OR_NUMERIC_1)?;
+    let typ = args[0].scalar().clone();
+    Ok(call(func, args, typ))
 }
 
 fn text_args(name: &str, args: Vec<Typed>, tail: &[ScalarType]) -> Result<Vec<Typed>, PlanError> {
@@ -466,26 +499,23 @@ pub(crate) fn call_builtin(
         ("log" | "log10", 1) => numeric_math(name, Func::Log10, args)?,
         ("exp", 1) => numeric_math(name, Func::Exp, args)?,
         ("power" | "pow", 2) => {
-            let decimal = args.iter().any(|a| matches!(a.scalar(), T::Decimal { .. }));
-            let typ = if decimal { T::NUMERIC } else { T::Float64 };
-            call(
-                Func::Power,
-                expect(name, args, &[typ.clone(), typ.clone()])?,
-                typ,
-            )
+            let (_, args) = overload(name, args, FLOAT_OR_NUMERIC_2)?;
+            let typ = args[0].scalar().clone();
+            call(Func::Power, args, typ)
         }
         ("mod", 2) => {
-            let common = unify_types(&[args[0].scalar(), args[1].scalar()], "mod")
-                .map_err(|_| no_function(name, &args))?;
-            if !(common.is_integer() || matches!(common, T::Decimal { .. })) {
-                return Err(no_function(name, &args));
-            }
-            let typ = common.base();
-            call(
-                Func::Mod,
-                expect(name, args, &[typ.clone(), typ.clone()])?,
-                typ,
-            )
+            let (_, args) = overload(
+                name,
+                args,
+                &[
+                    &[T::Int16, T::Int16],
+                    &[T::Int32, T::Int32],
+                    &[T::Int64, T::Int64],
+                    &[T::NUMERIC, T::NUMERIC],
+                ],
+            )?;
+            let typ = args[0].scalar().clone();
+            call(Func::Mod, args, typ)
         }
         ("greatest" | "least" | "coalesce", n) if n > 0 => {
             let types: Vec<&T> = args.iter().map(Typed::scalar).collect();

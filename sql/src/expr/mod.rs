@@ -129,13 +129,7 @@ impl Planner<'_> {
             E::BinaryOp { left, op, right } => self.plan_binary(cx, left, op, right)?,
             E::IsNull(inner) | E::IsNotNull(inner) => {
                 let value = self.plan_expr(cx, inner)?;
-                let is_null = ScalarExpr::call1(Func::IsNull, value.expr);
-                let result = if matches!(expr, E::IsNull(_)) {
-                    is_null
-                } else {
-                    ScalarExpr::call1(Func::Not, is_null)
-                };
-                Typed::new(result, ScalarType::Bool, false)
+                fold(is_null(value, matches!(expr, E::IsNull(_))))
             }
             E::IsTrue(inner) | E::IsNotTrue(inner) | E::IsFalse(inner) | E::IsNotFalse(inner) => {
                 let value = require_bool(self.plan_expr(cx, inner)?, "IS TRUE")?;
@@ -380,13 +374,16 @@ impl Planner<'_> {
             });
         }
         if let Some(ungrouped) = cx.ungrouped
-            && ungrouped.resolve(table, name)?.is_some()
+            && let Some(i) = ungrouped.resolve(table, name)?
         {
+            // Like PostgreSQL, name the column by the table (or alias) it resolved to,
+            // whether or not the query qualified it.
+            let column = &ungrouped.columns[i];
             return Err(response(
                 "42803",
                 format!(
                     "column \"{}\" must appear in the GROUP BY clause or be used in an aggregate function",
-                    display_name(table, name)
+                    display_name(column.table.as_deref(), &column.name)
                 ),
             ));
         }
@@ -491,19 +488,19 @@ impl Planner<'_> {
         let value = self.plan_expr(cx, value)?;
         let low = self.plan_expr(cx, low)?;
         let high = self.plan_expr(cx, high)?;
-        let (v1, low) = comparable(value.clone(), low, ">=")?;
-        let (v2, high) = comparable(value, high, "<=")?;
-        let nullable = v1.typ.nullable || low.typ.nullable || high.typ.nullable;
-        let expr = if negated {
-            ScalarExpr::Or(vec![
-                ScalarExpr::call2(Func::Lt, v1.expr, low.expr),
-                ScalarExpr::call2(Func::Gt, v2.expr, high.expr),
-            ])
+        // Through `compare` so that row constructors compare field-wise.
+        let (low_op, high_op) = if negated {
+            (ast::BinaryOperator::Lt, ast::BinaryOperator::Gt)
         } else {
-            ScalarExpr::And(vec![
-                ScalarExpr::call2(Func::Gte, v1.expr, low.expr),
-                ScalarExpr::call2(Func::Lte, v2.expr, high.expr),
-            ])
+            (ast::BinaryOperator::GtEq, ast::BinaryOperator::LtEq)
+        };
+        let low = operator::compare(&low_op, value.clone(), low)?;
+        let high = operator::compare(&high_op, value, high)?;
+        let nullable = low.typ.nullable || high.typ.nullable;
+        let expr = if negated {
+            ScalarExpr::Or(vec![low.expr, high.expr])
+        } else {
+            ScalarExpr::And(vec![low.expr, high.expr])
         };
         Ok(fold(Typed::new(expr, ScalarType::Bool, nullable)))
     }
@@ -520,6 +517,26 @@ impl Planner<'_> {
             .iter()
             .map(|e| self.plan_expr(cx, e))
             .collect::<Result<Vec<_>, _>>()?;
+        if operator::row_constructor_fields(&value).is_some() {
+            // `ROW(..) IN (ROW(..), ..)` compares row by row, field-wise.
+            let op = if negated {
+                ast::BinaryOperator::NotEq
+            } else {
+                ast::BinaryOperator::Eq
+            };
+            let terms = items
+                .into_iter()
+                .map(|item| operator::compare(&op, value.clone(), item))
+                .collect::<Result<Vec<_>, _>>()?;
+            let nullable = terms.iter().any(|t| t.typ.nullable);
+            let terms = terms.into_iter().map(|t| t.expr).collect();
+            let expr = if negated {
+                ScalarExpr::And(terms)
+            } else {
+                ScalarExpr::Or(terms)
+            };
+            return Ok(fold(Typed::new(expr, ScalarType::Bool, nullable)));
+        }
         let mut types: Vec<&ScalarType> = vec![value.scalar()];
         types.extend(items.iter().map(Typed::scalar));
         let common = unify_types(&types, "IN")?;
@@ -604,6 +621,41 @@ impl Planner<'_> {
         }
         Ok(fold(result))
     }
+}
+
+/// `value IS NULL` (`want_null`) or `value IS NOT NULL`. On a row (a row constructor or
+/// any record value) Postgres tests the fields: IS NULL holds when the row is NULL or
+/// all its fields are, IS NOT NULL when it is not NULL and no field is. So
+/// `ROW(NULL, NULL) IS NULL` is true and `ROW(1, NULL)` is neither NULL nor NOT NULL.
+fn is_null(value: Typed, want_null: bool) -> Typed {
+    let test = |field: ScalarExpr| {
+        let field_is_null = ScalarExpr::call1(Func::IsNull, field);
+        if want_null {
+            field_is_null
+        } else {
+            ScalarExpr::call1(Func::Not, field_is_null)
+        }
+    };
+    let expr = if let Some(fields) = operator::row_constructor_fields(&value) {
+        ScalarExpr::And(fields.into_iter().map(|f| test(f.expr)).collect())
+    } else if let ScalarType::Record(types) = value.scalar() {
+        // A record value: NULL itself, or look at its fields (RecordGet is only
+        // evaluated on a non-null record).
+        let fields = (0..types.len())
+            .map(|i| test(ScalarExpr::call1(Func::RecordGet(i), value.expr.clone())))
+            .collect();
+        ScalarExpr::If {
+            cond: Box::new(ScalarExpr::call1(Func::IsNull, value.expr.clone())),
+            then: Box::new(ScalarExpr::literal(
+                Datum::Bool(want_null),
+                ScalarType::Bool,
+            )),
+            els: Box::new(ScalarExpr::And(fields)),
+        }
+    } else {
+        test(value.expr)
+    };
+    Typed::new(expr, ScalarType::Bool, false)
 }
 
 /// Converts two values to their comparison type, or fails like Postgres'

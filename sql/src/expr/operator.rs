@@ -1,11 +1,11 @@
 //! Binary operators: logic, comparison, arithmetic (with Postgres' numeric promotion and
 //! date/time rules), `||` and jsonb access.
 
-use laaster_repr::{Func, ScalarExpr, ScalarType};
+use laaster_repr::{Datum, Func, ScalarExpr, ScalarType};
 use sqlparser::ast::{self, BinaryOperator as Op};
 
 use super::coerce::{Typed, cast_unchecked, common_type, fold, require_bool};
-use super::{ExprCx, comparable, to_text, unsupported};
+use super::{ExprCx, comparable, response, to_text, unsupported};
 use crate::error::PlanError;
 use crate::query::Planner;
 
@@ -97,8 +97,111 @@ pub(crate) fn comparison_func(op: &Op) -> Option<Func> {
     })
 }
 
-/// `l op r` for a comparison operator.
+/// `l op r` for a comparison operator. Two row constructors compare field by field
+/// (see [`compare_rows`]); any other values, records included, compare as one value.
 pub(crate) fn compare(op: &Op, l: Typed, r: Typed) -> Result<Typed, PlanError> {
+    if let (Some(lf), Some(rf)) = (row_constructor_fields(&l), row_constructor_fields(&r)) {
+        return compare_rows(op, lf, rf);
+    }
+    compare_values(op, l, r)
+}
+
+/// The fields of a row constructor (`ROW(a, b)` / `(a, b)`, possibly folded to a record
+/// literal). `None` for any other expression, including record-typed columns.
+pub(crate) fn row_constructor_fields(value: &Typed) -> Option<Vec<Typed>> {
+    let ScalarType::Record(types) = value.scalar() else {
+        return None;
+    };
+    match &value.expr {
+        ScalarExpr::Call {
+            func: Func::MakeRecord,
+            args,
+        } if args.len() == types.len() => Some(
+            args.iter()
+                .zip(types)
+                .map(|(arg, (_, typ))| Typed::new(arg.clone(), typ.clone(), true))
+                .collect(),
+        ),
+        ScalarExpr::Literal(Datum::Record(fields), _) if fields.len() == types.len() => Some(
+            fields
+                .iter()
+                .zip(types)
+                .map(|(datum, (_, typ))| {
+                    Typed::new(
+                        ScalarExpr::literal(datum.clone(), typ.clone()),
+                        typ.clone(),
+                        datum.is_null(),
+                    )
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Compares two row constructors field-wise with three-valued logic, as Postgres does
+/// (`make_row_comparison_op`): `=` is the AND of the fields' `=`, `<>` the OR of their
+/// `<>`, and `<`, `<=`, `>`, `>=` are decided by the first pair of fields that is not
+/// equal (NULL if that pair holds a NULL). So `ROW(1, NULL) = ROW(1, NULL)` is NULL,
+/// unlike the comparison of two record *values* (`record_eq`, where NULL fields are
+/// equal). Fields compare as values: nested row constructors are not expanded.
+fn compare_rows(op: &Op, l: Vec<Typed>, r: Vec<Typed>) -> Result<Typed, PlanError> {
+    if l.len() != r.len() {
+        return Err(response(
+            "42601",
+            "unequal number of entries in row expressions",
+        ));
+    }
+    if l.is_empty() {
+        return Err(unsupported("comparison of empty rows", None));
+    }
+    let mut fields: Vec<Typed> = Vec::new();
+    match op {
+        Op::Eq | Op::NotEq => {
+            for (a, b) in l.into_iter().zip(r) {
+                fields.push(compare_values(op, a, b)?);
+            }
+            let nullable = fields.iter().any(|f| f.typ.nullable);
+            let exprs = fields.into_iter().map(|f| f.expr).collect();
+            let expr = if matches!(op, Op::Eq) {
+                ScalarExpr::And(exprs)
+            } else {
+                ScalarExpr::Or(exprs)
+            };
+            Ok(fold(Typed::new(expr, ScalarType::Bool, nullable)))
+        }
+        _ => {
+            // Built from the last field backwards: a field pair that is equal defers to
+            // the rest; otherwise (unequal, or NULL) the strict comparison decides.
+            let strict = match op {
+                Op::Lt | Op::LtEq => Op::Lt,
+                Op::Gt | Op::GtEq => Op::Gt,
+                _ => return Err(unsupported(format!("operator {op} on rows"), None)),
+            };
+            let mut pairs: Vec<(Typed, Typed)> = l.into_iter().zip(r).collect();
+            let (a, b) = pairs.pop().expect("rows are not empty");
+            let mut result = compare_values(op, a, b)?;
+            for (a, b) in pairs.into_iter().rev() {
+                let equal = compare_values(&Op::Eq, a.clone(), b.clone())?;
+                let decided = compare_values(&strict, a, b)?;
+                let nullable = result.typ.nullable || decided.typ.nullable;
+                result = fold(Typed::new(
+                    ScalarExpr::If {
+                        cond: Box::new(equal.expr),
+                        then: Box::new(result.expr),
+                        els: Box::new(decided.expr),
+                    },
+                    ScalarType::Bool,
+                    nullable,
+                ));
+            }
+            Ok(result)
+        }
+    }
+}
+
+/// `l op r` for two single values (no row expansion).
+fn compare_values(op: &Op, l: Typed, r: Typed) -> Result<Typed, PlanError> {
     let func = comparison_func(op).ok_or_else(|| unsupported(format!("operator {op}"), None))?;
     let (l, r) = comparable(l, r, &op.to_string())?;
     let nullable = l.typ.nullable || r.typ.nullable;

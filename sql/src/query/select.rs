@@ -154,6 +154,7 @@ impl Planner<'_> {
             for expr in exprs {
                 distinct_on.push(self.order_column(&mut cx, expr, &names, &mut columns, false)?);
             }
+            check_distinct_on_order(&distinct_on, &order)?;
         }
         let base = plan.arity();
         let mut exprs = Vec::new();
@@ -396,6 +397,36 @@ fn resolve_group_by(
         }
     }
     Ok(resolved)
+}
+
+/// PostgreSQL's rule (`transformDistinctOnClause`): the ORDER BY keys that are DISTINCT
+/// ON expressions must come first, and once an ORDER BY key that is not a DISTINCT ON
+/// expression has been seen, every DISTINCT ON expression must already have appeared.
+/// Without ORDER BY, or with an ORDER BY made only of DISTINCT ON expressions, anything
+/// goes.
+fn check_distinct_on_order(distinct_on: &[usize], order: &[SortKey]) -> Result<(), PlanError> {
+    let mismatch = || {
+        Err(response(
+            "42P10",
+            "SELECT DISTINCT ON expressions must match initial ORDER BY expressions",
+        ))
+    };
+    let mut skipped = false;
+    let mut matched = Vec::new();
+    for key in order {
+        if distinct_on.contains(&key.column) {
+            if skipped {
+                return mismatch();
+            }
+            matched.push(key.column);
+        } else {
+            skipped = true;
+        }
+    }
+    if skipped && distinct_on.iter().any(|c| !matched.contains(c)) {
+        return mismatch();
+    }
+    Ok(())
 }
 
 fn reject_unsupported(select: &ast::Select) -> Result<(), PlanError> {

@@ -471,3 +471,119 @@ fn print_plans() {
         println!("{sql}\n{}", explain(sql));
     }
 }
+
+#[test]
+fn ungrouped_column_error_names_the_table_like_postgres() {
+    // PostgreSQL qualifies the column by the table (or alias) it resolved to.
+    assert_eq!(
+        error("SELECT b, count(*) FROM t GROUP BY a"),
+        "column \"t.b\" must appear in the GROUP BY clause or be used in an aggregate function"
+    );
+    assert!(error("SELECT x.b FROM t AS x GROUP BY a").starts_with("column \"x.b\" must appear"));
+    assert!(
+        error("SELECT a FROM t GROUP BY a HAVING c > 1").starts_with("column \"t.c\" must appear")
+    );
+}
+
+#[test]
+fn distinct_on_must_match_initial_order_by() {
+    const MISMATCH: &str = "SELECT DISTINCT ON expressions must match initial ORDER BY expressions";
+    assert_eq!(
+        error("SELECT DISTINCT ON (c) c, a FROM t ORDER BY a"),
+        MISMATCH
+    );
+    assert_eq!(
+        error("SELECT DISTINCT ON (c) c, a FROM t ORDER BY a, c"),
+        MISMATCH
+    );
+    assert_eq!(
+        error("SELECT DISTINCT ON (a, c) a FROM t ORDER BY a, b"),
+        MISMATCH
+    );
+    // Accepted by PostgreSQL: DISTINCT ON keys first (in any order), extra keys after,
+    // fewer ORDER BY keys than DISTINCT ON keys, or no ORDER BY at all.
+    for ok in [
+        "SELECT DISTINCT ON (c) c, a FROM t ORDER BY c, a",
+        "SELECT DISTINCT ON (a, c) a FROM t ORDER BY c DESC, a, b",
+        "SELECT DISTINCT ON (a, c) a FROM t ORDER BY c",
+        "SELECT DISTINCT ON (c) a FROM t ORDER BY t.c",
+        "SELECT DISTINCT ON (c) a FROM t",
+    ] {
+        plan_maintained(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
+
+#[test]
+fn math_functions_resolve_overloads_like_postgres() {
+    // numeric converts implicitly to double precision (not the other way round).
+    assert_eq!(
+        types("SELECT power(2::float8, 0.5), power(0.5, 2::float4)"),
+        ["double precision", "double precision"]
+    );
+    // An exact match picks numeric; otherwise the preferred double precision wins.
+    assert_eq!(
+        types("SELECT power(2, 2.5), power(2, 3), pow('2', '3'), sqrt(2), sqrt(2.0)"),
+        [
+            "numeric",
+            "double precision",
+            "double precision",
+            "double precision",
+            "numeric"
+        ]
+    );
+    assert_eq!(
+        types("SELECT mod(7::int2, 3::int8), mod(a, 2.5), mod(a, '3') FROM t"),
+        ["bigint", "numeric", "integer"]
+    );
+    assert!(
+        error("SELECT mod(2::float8, 1)")
+            .starts_with("function mod(double precision, integer) does not exist")
+    );
+    assert!(
+        error("SELECT mod('5', '3')").starts_with("function mod(unknown, unknown) is not unique")
+    );
+    assert!(
+        error("SELECT power(b, 2) FROM t")
+            .starts_with("function power(text, integer) does not exist")
+    );
+}
+
+#[test]
+fn row_constructors_compare_field_wise() {
+    assert_eq!(
+        explain("SELECT ROW(a, c) = ROW(1, 2), ROW(a, c) <> (1, 2), ROW(a, c) <= ROW(1, 2) FROM t"),
+        "Mfp map=[((#0 = 1) AND (#2 = 2)), ((#0 <> 1) OR (#2 <> 2)), \
+         CASE WHEN (#0 = 1) THEN (#2 <= 2) ELSE (#0 < 1) END] project=[#3, #4, #5]\n  Get t\n"
+    );
+    assert_eq!(
+        explain("SELECT ROW(a, c) IS NULL, ROW(a, c) IS NOT NULL FROM t"),
+        "Mfp map=[(#0 IS NULL AND #2 IS NULL), (NOT #0 IS NULL AND NOT #2 IS NULL)] \
+         project=[#3, #4]\n  Get t\n"
+    );
+    assert_eq!(
+        explain("SELECT ROW(a, c) IN (ROW(1, 2)) FROM t"),
+        "Mfp map=[((#0 = 1) AND (#2 = 2))] project=[#3]\n  Get t\n"
+    );
+    // Constants fold with three-valued logic.
+    assert_eq!(
+        explain("SELECT ROW(1, NULL) = ROW(1, NULL)"),
+        explain("SELECT NULL::bool")
+    );
+    assert_eq!(
+        explain("SELECT ROW(NULL, NULL) IS NULL"),
+        explain("SELECT true")
+    );
+    assert_eq!(
+        explain("SELECT ROW(1, NULL) IS NOT NULL"),
+        explain("SELECT false")
+    );
+    // A record *value* (not a constructor) tests its fields for IS NULL.
+    assert!(
+        explain("SELECT r IS NULL FROM (SELECT ROW(a, c) AS r FROM t) s")
+            .contains("(record_get_0(#3) IS NULL AND record_get_1(#3) IS NULL)")
+    );
+    assert!(
+        error("SELECT ROW(1, 2) = ROW(1)")
+            .starts_with("unequal number of entries in row expressions")
+    );
+}

@@ -194,7 +194,9 @@ pub(super) fn plan_insert(
         // take their defaults, as in Postgres.
         let width = match values_only(query) {
             Some(values) => values.rows.first().map_or(0, |row| row.content.len()),
-            None => plan_query(catalog, query, ctx, QueryContext::Write)?.desc.arity(),
+            None => plan_query(catalog, query, ctx, QueryContext::Write)?
+                .desc
+                .arity(),
         };
         if width < targets.len() {
             targets.truncate(width);
@@ -562,7 +564,14 @@ pub(super) fn plan_update(
     // The SET expressions ride along as extra columns of the read, so subqueries in them
     // (and in WHERE) are planned, and decorrelated, like any query.
     let computed: Vec<&ast::Expr> = values.iter().copied().filter(|v| !is_default(v)).collect();
-    let selection = plan_selection(catalog, table, &scope, &computed, update.selection.as_ref(), ctx)?;
+    let selection = plan_selection(
+        catalog,
+        table,
+        &scope,
+        &computed,
+        update.selection.as_ref(),
+        ctx,
+    )?;
     let mut assignments = Vec::with_capacity(targets.len());
     let mut next = arity;
     for (&index, value) in targets.iter().zip(&values) {
@@ -606,7 +615,10 @@ fn plan_selection(
         {
             return Err(error(
                 "42804",
-                format!("argument of WHERE must be type boolean, not type {}", typ.scalar),
+                format!(
+                    "argument of WHERE must be type boolean, not type {}",
+                    typ.scalar
+                ),
             ));
         }
     }
@@ -615,7 +627,10 @@ fn plan_selection(
     for expr in extra {
         sql.push_str(&format!(", ({expr})"));
     }
-    sql.push_str(&format!(" FROM {} AS {scope_name}", quote_identifier(&table.name)));
+    sql.push_str(&format!(
+        " FROM {} AS {scope_name}",
+        quote_identifier(&table.name)
+    ));
     if let Some(predicate) = predicate {
         sql.push_str(&format!(" WHERE {predicate}"));
     }

@@ -387,7 +387,8 @@ fn update_and_delete_plan_expressions_over_the_row() {
         plan_err(&catalog, "DELETE FROM account WHERE id"),
         "argument of WHERE must be type boolean, not type integer"
     );
-    let StatementPlan::Delete { table, selection } = plan_ok(&catalog, "DELETE FROM account") else {
+    let StatementPlan::Delete { table, selection } = plan_ok(&catalog, "DELETE FROM account")
+    else {
         panic!("not a DELETE plan");
     };
     assert_eq!((table, selection.desc.arity()), (1, arity));

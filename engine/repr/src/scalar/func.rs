@@ -215,7 +215,8 @@ pub(crate) fn compare_datums(a: &Datum, b: &Datum) -> Result<Ordering, EvalError
         (Date(_) | Timestamp(_) | TimestampTz(_), Date(_) | Timestamp(_) | TimestampTz(_)) => {
             Ok(datetime::to_timestamp(a)?.cmp(&datetime::to_timestamp(b)?))
         }
-        (Text(x), Jsonb(y)) | (Jsonb(x), Text(y)) => Ok(x.cmp(y)),
+        (Text(x), Jsonb(y)) => Ok(x.as_ref().cmp(y.as_str())),
+        (Jsonb(x), Text(y)) => Ok(x.as_str().cmp(y.as_ref())),
         _ => Err(EvalError::Other(format!(
             "cannot compare {} with {}",
             crate::cast::datum_type_name(a),

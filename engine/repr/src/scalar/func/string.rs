@@ -12,7 +12,7 @@ use regex::{Regex, RegexBuilder};
 
 use super::TrimSide;
 use super::unsupported;
-use crate::jsonb::{JsonValue, parse_json};
+use crate::jsonb::{JsonValue, JsonbText, parse_json};
 use crate::strconv::format_datum;
 use crate::{Datum, EvalError, Func};
 
@@ -305,7 +305,9 @@ fn jsonb_concat(x: &str, y: &str) -> Result<Datum, EvalError> {
             JsonValue::Array(items)
         }
     };
-    Ok(Datum::Jsonb(Arc::from(result.to_canonical())))
+    Ok(Datum::Jsonb(JsonbText::from_canonical(
+        result.to_canonical(),
+    )))
 }
 
 /// A compiled `LIKE` pattern.
@@ -796,7 +798,11 @@ mod tests {
             text(Func::ConcatOp, &[Datum::Int32(0), ints(&[1])]),
             "{0,1}"
         );
-        let j = |s: &str| Datum::Jsonb(Arc::from(crate::jsonb::canonical_jsonb(s).unwrap()));
+        let j = |s: &str| {
+            Datum::Jsonb(JsonbText::from_canonical(
+                crate::jsonb::canonical_jsonb(s).unwrap(),
+            ))
+        };
         assert_eq!(
             text(Func::ConcatOp, &[j(r#"{"a":1}"#), j(r#"{"b":2}"#)]),
             r#"{"a": 1, "b": 2}"#
