@@ -4,8 +4,10 @@
 //! errors). Errors from all inputs flow to the output's `errs`, so a view whose rows hit
 //! a division by zero reports that error when read, and its workers keep running.
 //!
-//! One file per operator family: [`mfp`], [`join`], [`reduce`], [`topk`].
+//! One file per operator family: [`mfp`], [`join`], [`reduce`] (generic) and
+//! [`accumulate`] (counts and sums on the diff field), [`topk`].
 
+pub mod accumulate;
 pub mod join;
 pub mod mfp;
 pub mod reduce;

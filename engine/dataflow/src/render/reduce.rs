@@ -30,6 +30,9 @@ pub fn render_reduce<'s>(
     aggregates: Vec<AggregateExpr>,
     global: bool,
 ) -> Rendered<'s> {
+    if super::accumulate::accumulable(&aggregates) {
+        return super::accumulate::render_accumulable(input, group_key, aggregates, global);
+    }
     let mut slots = Vec::with_capacity(aggregates.len());
     let mut width = 0;
     for aggregate in &aggregates {
