@@ -3,6 +3,7 @@
 use std::ops::{Deref, DerefMut};
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::Datum;
 
@@ -14,22 +15,31 @@ pub type Timestamp = u64;
 /// insert at the same time.
 pub type Diff = i64;
 
-/// One tuple: datums in column order. Cheap to clone for text-heavy rows because text
-/// datums share their buffers.
+/// Datums a row holds without a heap allocation.
+const INLINE_DATUMS: usize = 2;
+
+/// One tuple: datums in column order. Rows of up to two columns (keys, most
+/// intermediate results of aggregations) live inline without a heap allocation; text
+/// datums share their buffers, so clones are cheap either way.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Row(pub Vec<Datum>);
+pub struct Row(SmallVec<[Datum; INLINE_DATUMS]>);
 
 impl Row {
     pub fn new(datums: Vec<Datum>) -> Self {
-        Row(datums)
+        Row(SmallVec::from_vec(datums))
     }
 
     pub fn empty() -> Self {
-        Row(Vec::new())
+        Row(SmallVec::new())
     }
 
     pub fn into_datums(self) -> Vec<Datum> {
-        self.0
+        self.0.into_vec()
+    }
+
+    /// Appends a datum.
+    pub fn push(&mut self, datum: Datum) {
+        self.0.push(datum);
     }
 
     /// A new row with only the given columns, in the given order.
@@ -39,29 +49,29 @@ impl Row {
 
     /// This row followed by `other`.
     pub fn concat(&self, other: &Row) -> Row {
-        let mut datums = Vec::with_capacity(self.0.len() + other.0.len());
-        datums.extend_from_slice(&self.0);
-        datums.extend_from_slice(&other.0);
+        let mut datums = SmallVec::with_capacity(self.0.len() + other.0.len());
+        datums.extend(self.0.iter().cloned());
+        datums.extend(other.0.iter().cloned());
         Row(datums)
     }
 }
 
 impl Deref for Row {
-    type Target = Vec<Datum>;
-    fn deref(&self) -> &Vec<Datum> {
+    type Target = [Datum];
+    fn deref(&self) -> &[Datum] {
         &self.0
     }
 }
 
 impl DerefMut for Row {
-    fn deref_mut(&mut self) -> &mut Vec<Datum> {
+    fn deref_mut(&mut self) -> &mut [Datum] {
         &mut self.0
     }
 }
 
 impl From<Vec<Datum>> for Row {
     fn from(datums: Vec<Datum>) -> Self {
-        Row(datums)
+        Row::new(datums)
     }
 }
 

@@ -14,6 +14,7 @@ use laaster_repr::plan::{AggregateExpr, AggregateFunc};
 use laaster_repr::{Datum, Diff, EvalError, Row, ScalarType, Timestamp};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use smallvec::{SmallVec, smallvec};
 use timely::dataflow::operators::vec::ToStream;
 
 use super::{Rendered, split_results};
@@ -22,8 +23,8 @@ use super::{Rendered, split_results};
 /// always-present group of a global aggregate; then per aggregate, see [`Slot`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Accumulators {
-    ints: Vec<i128>,
-    decimals: Vec<Decimal>,
+    ints: SmallVec<[i128; 4]>,
+    decimals: SmallVec<[Decimal; 1]>,
     /// A numeric sum overflowed 96 bits; reading the group reports the error.
     overflow: bool,
 }
@@ -134,8 +135,8 @@ pub fn render_accumulable<'s>(
     let input_slots = slots.clone();
     let accumulated = input.oks.clone().flat_map(move |row| {
         let mut accumulators = Accumulators {
-            ints: vec![0; ints],
-            decimals: vec![Decimal::ZERO; decimals],
+            ints: smallvec![0; ints],
+            decimals: smallvec![Decimal::ZERO; decimals],
             overflow: false,
         };
         accumulators.ints[0] = 1;
@@ -163,8 +164,8 @@ pub fn render_accumulable<'s>(
     if global {
         let scope = input.oks.scope();
         let mut marker = Accumulators {
-            ints: vec![0; ints],
-            decimals: vec![Decimal::ZERO; decimals],
+            ints: smallvec![0; ints],
+            decimals: smallvec![Decimal::ZERO; decimals],
             overflow: false,
         };
         marker.ints[1] = 1;
