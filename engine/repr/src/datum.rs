@@ -27,7 +27,10 @@ pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// canonical text of the document (keys sorted, Postgres spacing), whose equality,
 /// hashing and order follow jsonb's (numbers compare by value: `1.0` equals `1`; see
 /// [`JsonbText`]).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+// `Hash` is derived while `Eq` is written out below: the two agree because `eq` is
+// exactly the derived equality (same variant, equal payloads).
+#[allow(clippy::derived_hash_with_manual_eq)]
+#[derive(Clone, Debug, Hash, Serialize, Deserialize)]
 pub enum Datum {
     Null,
     Bool(bool),
@@ -50,6 +53,32 @@ pub enum Datum {
 }
 
 impl Datum {
+    /// The variant's position in declaration order: datums of different variants
+    /// order by it (so `Null` sorts first), as a derived `Ord` would.
+    #[inline]
+    fn variant_rank(&self) -> u8 {
+        match self {
+            Datum::Null => 0,
+            Datum::Bool(_) => 1,
+            Datum::Int16(_) => 2,
+            Datum::Int32(_) => 3,
+            Datum::Int64(_) => 4,
+            Datum::Float32(_) => 5,
+            Datum::Float64(_) => 6,
+            Datum::Decimal(_) => 7,
+            Datum::Text(_) => 8,
+            Datum::Bytes(_) => 9,
+            Datum::Date(_) => 10,
+            Datum::Time(_) => 11,
+            Datum::Timestamp(_) => 12,
+            Datum::TimestampTz(_) => 13,
+            Datum::Interval(_) => 14,
+            Datum::Jsonb(_) => 15,
+            Datum::Array(_) => 16,
+            Datum::Record(_) => 17,
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Datum::Null)
     }
@@ -89,6 +118,70 @@ impl Datum {
             Datum::Text(s) => Some(s),
             Datum::Jsonb(s) => Some(s),
             _ => None,
+        }
+    }
+}
+
+// Equality and order are what `derive` would give (variant first, then payload); they
+// are written out so that the common same-variant cases inline into the comparisons
+// arrangements run millions of times per second.
+impl PartialEq for Datum {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Datum::Int64(a), Datum::Int64(b)) => a == b,
+            (Datum::Int32(a), Datum::Int32(b)) => a == b,
+            (Datum::Text(a), Datum::Text(b)) => a == b,
+            (Datum::Null, Datum::Null) => true,
+            (Datum::Bool(a), Datum::Bool(b)) => a == b,
+            (Datum::Int16(a), Datum::Int16(b)) => a == b,
+            (Datum::Float32(a), Datum::Float32(b)) => a == b,
+            (Datum::Float64(a), Datum::Float64(b)) => a == b,
+            (Datum::Decimal(a), Datum::Decimal(b)) => a == b,
+            (Datum::Bytes(a), Datum::Bytes(b)) => a == b,
+            (Datum::Date(a), Datum::Date(b)) => a == b,
+            (Datum::Time(a), Datum::Time(b))
+            | (Datum::Timestamp(a), Datum::Timestamp(b))
+            | (Datum::TimestampTz(a), Datum::TimestampTz(b)) => a == b,
+            (Datum::Interval(a), Datum::Interval(b)) => a == b,
+            (Datum::Jsonb(a), Datum::Jsonb(b)) => a == b,
+            (Datum::Array(a), Datum::Array(b)) | (Datum::Record(a), Datum::Record(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Datum {}
+
+impl PartialOrd for Datum {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Datum {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Datum::Int64(a), Datum::Int64(b)) => a.cmp(b),
+            (Datum::Int32(a), Datum::Int32(b)) => a.cmp(b),
+            (Datum::Text(a), Datum::Text(b)) => a.cmp(b),
+            (Datum::Null, Datum::Null) => Ordering::Equal,
+            (Datum::Bool(a), Datum::Bool(b)) => a.cmp(b),
+            (Datum::Int16(a), Datum::Int16(b)) => a.cmp(b),
+            (Datum::Float32(a), Datum::Float32(b)) => a.cmp(b),
+            (Datum::Float64(a), Datum::Float64(b)) => a.cmp(b),
+            (Datum::Decimal(a), Datum::Decimal(b)) => a.cmp(b),
+            (Datum::Bytes(a), Datum::Bytes(b)) => a.cmp(b),
+            (Datum::Date(a), Datum::Date(b)) => a.cmp(b),
+            (Datum::Time(a), Datum::Time(b))
+            | (Datum::Timestamp(a), Datum::Timestamp(b))
+            | (Datum::TimestampTz(a), Datum::TimestampTz(b)) => a.cmp(b),
+            (Datum::Interval(a), Datum::Interval(b)) => a.cmp(b),
+            (Datum::Jsonb(a), Datum::Jsonb(b)) => a.cmp(b),
+            (Datum::Array(a), Datum::Array(b)) | (Datum::Record(a), Datum::Record(b)) => a.cmp(b),
+            _ => self.variant_rank().cmp(&other.variant_rank()),
         }
     }
 }
