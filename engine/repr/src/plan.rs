@@ -249,36 +249,64 @@ impl MapFilterProject {
     }
 
     /// Applies the operator to one row. `Ok(None)` means the row was filtered out.
+    /// Operators applied to many rows should [`prepare`](Self::prepare) once instead.
     pub fn evaluate(&self, row: &[Datum]) -> Result<Option<Row>, EvalError> {
-        let mut datums: Vec<Datum> = row.to_vec();
-        let mut ready = vec![false; self.predicates.len()];
-        let check = |datums: &[Datum], ready: &mut [bool]| -> Result<bool, EvalError> {
-            for (i, predicate) in self.predicates.iter().enumerate() {
-                if ready[i] {
-                    continue;
-                }
-                if predicate.columns().last().is_none_or(|&c| c < datums.len()) {
-                    ready[i] = true;
-                    if predicate.eval(datums)? != Datum::Bool(true) {
-                        return Ok(false);
-                    }
-                }
-            }
-            Ok(true)
-        };
-        if !check(&datums, &mut ready)? {
+        self.prepare().evaluate(row)
+    }
+
+    /// Precomputes when each predicate can run, for repeated evaluation.
+    pub fn prepare(&self) -> PreparedMfp {
+        let mut predicates_after: Vec<Vec<ScalarExpr>> = vec![Vec::new(); self.expressions.len() + 1];
+        for predicate in &self.predicates {
+            let needed = predicate.columns().last().map_or(0, |&c| c + 1);
+            let level = needed.saturating_sub(self.input_arity).min(self.expressions.len());
+            predicates_after[level].push(predicate.clone());
+        }
+        PreparedMfp {
+            expressions: self.expressions.clone(),
+            predicates_after,
+            projection: self.projection.clone(),
+        }
+    }
+}
+
+/// A [`MapFilterProject`] ready to run on many rows: `predicates_after[i]` holds the
+/// predicates that can be evaluated once the first `i` expressions have been appended.
+#[derive(Clone, Debug)]
+pub struct PreparedMfp {
+    expressions: Vec<ScalarExpr>,
+    predicates_after: Vec<Vec<ScalarExpr>>,
+    projection: Vec<usize>,
+}
+
+impl PreparedMfp {
+    /// Applies the operator to one row. `Ok(None)` means the row was filtered out.
+    pub fn evaluate(&self, row: &[Datum]) -> Result<Option<Row>, EvalError> {
+        if !Self::passes(&self.predicates_after[0], row)? {
             return Ok(None);
         }
-        for expression in &self.expressions {
+        if self.expressions.is_empty() {
+            return Ok(Some(self.projection.iter().map(|&c| row[c].clone()).collect()));
+        }
+        let mut datums: Vec<Datum> = Vec::with_capacity(row.len() + self.expressions.len());
+        datums.extend_from_slice(row);
+        for (index, expression) in self.expressions.iter().enumerate() {
             let value = expression.eval(&datums)?;
             datums.push(value);
-            if !self.predicates.is_empty() && !check(&datums, &mut ready)? {
+            if !Self::passes(&self.predicates_after[index + 1], &datums)? {
                 return Ok(None);
             }
         }
-        Ok(Some(
-            self.projection.iter().map(|&c| datums[c].clone()).collect(),
-        ))
+        Ok(Some(self.projection.iter().map(|&c| datums[c].clone()).collect()))
+    }
+
+    fn passes(predicates: &[ScalarExpr], datums: &[Datum]) -> Result<bool, EvalError> {
+        for predicate in predicates {
+            if predicate.eval(datums)? != Datum::Bool(true) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -9,7 +9,7 @@
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::VecCollection;
-use laaster_repr::plan::JoinKind;
+use laaster_repr::plan::{JoinKind, MapFilterProject};
 use laaster_repr::{Datum, Diff, EvalError, Row, ScalarExpr, Timestamp};
 use timely::dataflow::operators::core::OkErr;
 
@@ -23,6 +23,9 @@ pub struct JoinSpec {
     pub kind: JoinKind,
     pub left_arity: usize,
     pub right_arity: usize,
+    /// For inner joins: a map-filter-project applied to each joined row inside the join
+    /// (fused, so the concatenated row is never materialized).
+    pub output: Option<MapFilterProject>,
 }
 
 type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
@@ -59,18 +62,29 @@ fn key_by<'s>(input: &Rendered<'s>, key: Vec<ScalarExpr>) -> (Keyed<'s>, Rendere
 pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) -> Rendered<'s> {
     let (left_keyed, left) = key_by(&left, spec.left_key);
     let (right_keyed, right) = key_by(&right, spec.right_key);
-    let joined = left_keyed.join_map(right_keyed, |_key, l, r| l.concat(r));
-    let (matched, residual_errs) = match spec.residual {
-        Some(predicate) => {
-            let results = joined.flat_map(move |row| match predicate.eval(&row) {
-                Ok(Datum::Bool(true)) => Some(Ok(row)),
-                Ok(_) => None,
-                Err(error) => Some(Err(error)),
-            });
-            split_results(results)
-        }
-        None => (joined, empty_like(&left.errs)),
+    let residual = spec.residual;
+    let output = match spec.kind {
+        JoinKind::Inner => spec.output.map(|mfp| mfp.prepare()),
+        _ => None,
     };
+    let mut scratch: Vec<Datum> = Vec::new();
+    let joined = left_keyed.join_map(right_keyed, move |_key, l: &Row, r: &Row| {
+        scratch.clear();
+        scratch.extend(l.iter().cloned());
+        scratch.extend(r.iter().cloned());
+        if let Some(predicate) = &residual {
+            match predicate.eval(&scratch) {
+                Ok(Datum::Bool(true)) => {}
+                Ok(_) => return Ok(None),
+                Err(error) => return Err(error),
+            }
+        }
+        match &output {
+            Some(mfp) => mfp.evaluate(&scratch),
+            None => Ok(Some(Row::new(scratch.clone()))),
+        }
+    });
+    let (matched, residual_errs) = split_results(joined.flat_map(Result::transpose));
     let mut oks = matched.clone();
     let mut errs = left.errs.concat(right.errs).concat(residual_errs);
     let left_arity = spec.left_arity;
@@ -108,10 +122,4 @@ fn pad(row: Row, before: usize, after: usize) -> Row {
     datums.extend(row.into_datums());
     datums.extend(std::iter::repeat_n(Datum::Null, after));
     Row::new(datums)
-}
-
-fn empty_like<'s, D: Clone + 'static>(
-    collection: &VecCollection<'s, Timestamp, D, Diff>,
-) -> VecCollection<'s, Timestamp, D, Diff> {
-    collection.clone().filter(|_| false)
 }

@@ -10,6 +10,7 @@ pub fn render_mfp<'s>(input: Rendered<'s>, mfp: MapFilterProject) -> Rendered<'s
     if mfp.is_identity() {
         return input;
     }
+    let mfp = mfp.prepare();
     let results = input
         .oks
         .flat_map(move |row| mfp.evaluate(&row).transpose());

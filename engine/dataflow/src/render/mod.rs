@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
-use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::plan::{GlobalId, JoinKind, MapFilterProject, Plan};
 use laaster_repr::{Diff, EvalError, Row, Timestamp};
 use timely::dataflow::Scope;
 use timely::dataflow::operators::core::OkErr;
@@ -70,33 +70,18 @@ impl<'s> RenderContext<'s> {
                     errs: self.empty_errors(),
                 }
             }
-            Plan::Mfp { input, mfp } => {
-                let input = self.render(input);
-                mfp::render_mfp(input, mfp.clone())
-            }
-            Plan::Join {
-                left,
-                right,
-                left_key,
-                right_key,
-                residual,
-                kind,
-            } => {
-                let left_arity = left.arity();
-                let right_arity = right.arity();
-                join::render_join(
-                    self.render(left),
-                    self.render(right),
-                    join::JoinSpec {
-                        left_key: left_key.clone(),
-                        right_key: right_key.clone(),
-                        residual: residual.clone(),
-                        kind: *kind,
-                        left_arity,
-                        right_arity,
-                    },
-                )
-            }
+            Plan::Mfp { input, mfp } => match input.as_ref() {
+                // Fused into the join: the joined row is projected as it is produced.
+                join @ Plan::Join {
+                    kind: JoinKind::Inner,
+                    ..
+                } => self.render_join(join, Some(mfp.clone())),
+                _ => {
+                    let input = self.render(input);
+                    mfp::render_mfp(input, mfp.clone())
+                }
+            },
+            join @ Plan::Join { .. } => self.render_join(join, None),
             Plan::Reduce {
                 input,
                 group_key,
@@ -163,6 +148,31 @@ impl<'s> RenderContext<'s> {
                 }
             }
         }
+    }
+
+    /// Renders a join, with `output` fused into it (inner joins only).
+    fn render_join(&self, plan: &Plan, output: Option<MapFilterProject>) -> Rendered<'s> {
+        let Plan::Join {
+            left,
+            right,
+            left_key,
+            right_key,
+            residual,
+            kind,
+        } = plan
+        else {
+            return self.render(plan);
+        };
+        let spec = join::JoinSpec {
+            left_key: left_key.clone(),
+            right_key: right_key.clone(),
+            residual: residual.clone(),
+            kind: *kind,
+            left_arity: left.arity(),
+            right_arity: right.arity(),
+            output,
+        };
+        join::render_join(self.render(left), self.render(right), spec)
     }
 
     fn empty_errors(&self) -> ErrCollection<'s> {
