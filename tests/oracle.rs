@@ -124,7 +124,7 @@ fn laaster_rows(session: &mut laaster_engine::Session, sql: &str) -> (Multiset, 
 }
 
 /// Applies a subscription's events until its progress passes `timestamp`.
-fn catch_up(feed: &Subscription, state: &mut Multiset, timestamp: u64) {
+fn catch_up(feed: &Subscription, state: &mut Multiset, progress: &mut u64, timestamp: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -135,7 +135,10 @@ fn catch_up(feed: &Subscription, state: &mut Multiset, timestamp: u64) {
         match feed.recv_timeout(remaining) {
             Ok(Some(SubscribeEvent::Updates(updates))) => {
                 for (row, time, diff) in updates {
-                    assert!(time > timestamp || time <= timestamp, "time order");
+                    assert!(
+                        time >= *progress,
+                        "update at {time} after progress mark {progress}"
+                    );
                     let key: Vec<String> = row.iter().map(format_datum).collect();
                     let count = state.entry(key.clone()).or_insert(0);
                     *count += diff;
@@ -144,10 +147,19 @@ fn catch_up(feed: &Subscription, state: &mut Multiset, timestamp: u64) {
                     }
                 }
             }
-            Ok(Some(SubscribeEvent::Progress(upper))) if upper > timestamp => return,
-            Ok(Some(SubscribeEvent::Progress(_))) | Ok(None) => {}
+            Ok(Some(SubscribeEvent::Progress(upper))) => {
+                assert!(
+                    upper > *progress,
+                    "progress went back from {progress} to {upper}"
+                );
+                *progress = upper;
+                if upper > timestamp {
+                    return;
+                }
+            }
+            Ok(None) => {}
             Ok(Some(SubscribeEvent::Error(e))) => panic!("subscription failed: {e}"),
-            Err(()) => panic!("subscription ended"),
+            Err(ended) => panic!("subscription: {ended}"),
         }
     }
 }
@@ -219,7 +231,7 @@ fn run_oracle(workers: usize, seed: u64, steps: usize) {
         "top_n_per_group",
         "scalar_correlated",
     ];
-    let mut feeds: Vec<(&str, Subscription, Multiset)> = subscribed
+    let mut feeds: Vec<(&str, Subscription, Multiset, u64)> = subscribed
         .iter()
         .map(|name| {
             let mut results = session
@@ -228,7 +240,7 @@ fn run_oracle(workers: usize, seed: u64, steps: usize) {
             let Some(ExecuteResult::Subscription(feed)) = results.pop() else {
                 panic!("expected a subscription");
             };
-            (*name, feed, Multiset::new())
+            (*name, feed, Multiset::new(), 0)
         })
         .collect();
 
@@ -251,8 +263,10 @@ fn run_oracle(workers: usize, seed: u64, steps: usize) {
                 actual, expected,
                 "view {name} differs from PostgreSQL after step {step} (workers={workers}, seed={seed}); batch: {batch:?}"
             );
-            if let Some((_, feed, state)) = feeds.iter_mut().find(|(n, _, _)| n == name) {
-                catch_up(feed, state, timestamp);
+            if let Some((_, feed, state, progress)) =
+                feeds.iter_mut().find(|(n, _, _, _)| n == name)
+            {
+                catch_up(feed, state, progress, timestamp);
                 assert_eq!(
                     *state, expected,
                     "change feed of {name} differs from PostgreSQL at step {step} (workers={workers}, seed={seed})"

@@ -312,7 +312,7 @@ fn subscribe_snapshot(feed: &laaster_engine::Subscription) -> Result<Vec<Row>, S
                     "SUBSCRIBE snapshot did not complete in time",
                 )));
             }
-            Err(()) => break,
+            Err(_) => break,
         };
         match event {
             SubscribeEvent::Updates(updates) => {

@@ -113,7 +113,7 @@ pub fn stream(
         let event = match feed.recv_timeout(POLL_INTERVAL) {
             Ok(Some(event)) => event,
             Ok(None) => continue,
-            Err(()) => return Ok(FeedEnd::Closed),
+            Err(_) => return Ok(FeedEnd::Closed),
         };
         match event {
             SubscribeEvent::Updates(updates) => {

@@ -59,4 +59,4 @@ mod subscribe;
 
 pub use coordinator::{Engine, EngineConfig, Session};
 pub use laaster_repr::{ErrorResponse, Row, Timestamp};
-pub use result::{ExecuteResult, RowSet, SubscribeEvent, Subscription};
+pub use result::{ExecuteResult, FeedEnded, RowSet, SubscribeEvent, Subscription};

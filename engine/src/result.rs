@@ -51,6 +51,11 @@ pub enum SubscribeEvent {
     Error(ErrorResponse),
 }
 
+/// The change feed has ended: the engine shut down or the subscription failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the change feed has ended")]
+pub struct FeedEnded;
+
 /// A live change feed. Receive with [`Subscription::recv`]; drop it to stop.
 #[derive(Debug)]
 pub struct Subscription {
@@ -67,13 +72,13 @@ impl Subscription {
         self.events.recv().ok()
     }
 
-    /// Waits up to `timeout` for the next event. `Ok(None)` on timeout, `Err(())` when
-    /// the feed has ended.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<SubscribeEvent>, ()> {
+    /// Waits up to `timeout` for the next event. `Ok(None)` on timeout, `Err(FeedEnded)`
+    /// when the feed has ended.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<SubscribeEvent>, FeedEnded> {
         match self.events.recv_timeout(timeout) {
             Ok(event) => Ok(Some(event)),
             Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => Err(()),
+            Err(RecvTimeoutError::Disconnected) => Err(FeedEnded),
         }
     }
 

@@ -256,10 +256,13 @@ impl MapFilterProject {
 
     /// Precomputes when each predicate can run, for repeated evaluation.
     pub fn prepare(&self) -> PreparedMfp {
-        let mut predicates_after: Vec<Vec<ScalarExpr>> = vec![Vec::new(); self.expressions.len() + 1];
+        let mut predicates_after: Vec<Vec<ScalarExpr>> =
+            vec![Vec::new(); self.expressions.len() + 1];
         for predicate in &self.predicates {
             let needed = predicate.columns().last().map_or(0, |&c| c + 1);
-            let level = needed.saturating_sub(self.input_arity).min(self.expressions.len());
+            let level = needed
+                .saturating_sub(self.input_arity)
+                .min(self.expressions.len());
             predicates_after[level].push(predicate.clone());
         }
         PreparedMfp {
@@ -286,7 +289,9 @@ impl PreparedMfp {
             return Ok(None);
         }
         if self.expressions.is_empty() {
-            return Ok(Some(self.projection.iter().map(|&c| row[c].clone()).collect()));
+            return Ok(Some(
+                self.projection.iter().map(|&c| row[c].clone()).collect(),
+            ));
         }
         let mut datums: Vec<Datum> = Vec::with_capacity(row.len() + self.expressions.len());
         datums.extend_from_slice(row);
@@ -297,7 +302,9 @@ impl PreparedMfp {
                 return Ok(None);
             }
         }
-        Ok(Some(self.projection.iter().map(|&c| datums[c].clone()).collect()))
+        Ok(Some(
+            self.projection.iter().map(|&c| datums[c].clone()).collect(),
+        ))
     }
 
     fn passes(predicates: &[ScalarExpr], datums: &[Datum]) -> Result<bool, EvalError> {

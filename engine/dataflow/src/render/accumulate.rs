@@ -142,7 +142,10 @@ fn render_row_counts<'s>(
     let correction = Diff::from(global);
     let oks = keys.count_total_core::<Diff>().map(move |(key, count)| {
         let mut datums = key.into_datums();
-        datums.extend(std::iter::repeat_n(Datum::Int64(count - correction), aggregates));
+        datums.extend(std::iter::repeat_n(
+            Datum::Int64(count - correction),
+            aggregates,
+        ));
         Row::new(datums)
     });
     Rendered {
