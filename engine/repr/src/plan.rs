@@ -225,6 +225,12 @@ impl MapFilterProject {
         self.projection.len()
     }
 
+    /// Whether the operator only selects columns (no maps, no filters), and so cannot
+    /// fail or drop a row.
+    pub fn is_projection(&self) -> bool {
+        self.expressions.is_empty() && self.predicates.is_empty()
+    }
+
     pub fn is_identity(&self) -> bool {
         self.expressions.is_empty()
             && self.predicates.is_empty()

@@ -33,6 +33,21 @@ type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
 /// Keys each row by evaluating `key`; rows with a NULL in the key are dropped (they
 /// match nothing), rows whose key fails to evaluate become errors.
 fn key_by<'s>(input: &Rendered<'s>, key: Vec<ScalarExpr>) -> (Keyed<'s>, Rendered<'s>) {
+    if key.iter().all(|k| matches!(k, ScalarExpr::Column(_))) {
+        // Column keys cannot fail to evaluate: no error channel needed.
+        let columns: Vec<usize> = key
+            .iter()
+            .filter_map(|k| match k {
+                ScalarExpr::Column(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        let keyed = input.oks.clone().flat_map(move |row| {
+            let key = row.project(&columns);
+            (!key.iter().any(Datum::is_null)).then_some((key, row))
+        });
+        return (keyed, input.clone());
+    }
     let keyed = input.oks.clone().flat_map(move |row| {
         let mut datums = Vec::with_capacity(key.len());
         for expr in &key {
@@ -63,6 +78,27 @@ pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) 
     let (left_keyed, left) = key_by(&left, spec.left_key);
     let (right_keyed, right) = key_by(&right, spec.right_key);
     let residual = spec.residual;
+    if residual.is_none()
+        && spec.kind == JoinKind::Inner
+        && let Some(projection) = spec
+            .output
+            .as_ref()
+            .filter(|mfp| mfp.is_projection())
+            .map(|mfp| mfp.projection.clone())
+    {
+        // A plain projection of an inner join cannot fail: build the output row directly.
+        let left_arity = spec.left_arity;
+        let oks = left_keyed.join_map(right_keyed, move |_key, l: &Row, r: &Row| {
+            projection
+                .iter()
+                .map(|&c| if c < left_arity { l[c].clone() } else { r[c - left_arity].clone() })
+                .collect::<Row>()
+        });
+        return Rendered {
+            oks,
+            errs: left.errs.concat(right.errs),
+        };
+    }
     let output = match spec.kind {
         JoinKind::Inner => spec.output.map(|mfp| mfp.prepare()),
         _ => None,

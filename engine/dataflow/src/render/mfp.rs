@@ -10,6 +10,14 @@ pub fn render_mfp<'s>(input: Rendered<'s>, mfp: MapFilterProject) -> Rendered<'s
     if mfp.is_identity() {
         return input;
     }
+    if mfp.is_projection() {
+        // Selecting columns cannot fail: no error channel needed.
+        let projection = mfp.projection;
+        return Rendered {
+            oks: input.oks.map(move |row| row.project(&projection)),
+            errs: input.errs,
+        };
+    }
     let mfp = mfp.prepare();
     let results = input
         .oks

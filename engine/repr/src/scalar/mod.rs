@@ -243,6 +243,12 @@ impl ScalarExpr {
         }
     }
 
+    /// Whether evaluating the expression can fail. Conservative: only column references
+    /// and literals are known not to.
+    pub fn could_error(&self) -> bool {
+        !matches!(self, ScalarExpr::Column(_) | ScalarExpr::Literal(..))
+    }
+
     /// Whether the expression is a literal (and so the same for every row).
     pub fn is_literal(&self) -> bool {
         matches!(self, ScalarExpr::Literal(..))
