@@ -193,6 +193,8 @@ pub(crate) struct Coordinator {
     pub next_request_id: u64,
     pub requests: Sender<Request>,
     peeks: BTreeMap<u64, PeekState>,
+    /// Set when a worker panicked: every later request fails with this error.
+    failed: Option<ErrorResponse>,
     last_compaction: Instant,
     compacted_to: Timestamp,
 }
@@ -219,6 +221,7 @@ impl Coordinator {
             next_request_id: 1,
             requests,
             peeks: BTreeMap::new(),
+            failed: None,
             last_compaction: Instant::now(),
             compacted_to: 0,
         }
@@ -274,6 +277,9 @@ impl Coordinator {
     }
 
     fn execute(&mut self, statement: &ParsedStatement) -> Result<ExecuteResult, ErrorResponse> {
+        if let Some(failure) = &self.failed {
+            return Err(failure.clone());
+        }
         let context = PlanContext {
             now_micros: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -410,6 +416,22 @@ impl Coordinator {
                     }
                 }
             }
+            Response::WorkerFailed { worker, message } => {
+                let failure = ErrorResponse::new(
+                    "XX000",
+                    format!("internal error: worker {worker} failed: {message}"),
+                )
+                .with_detail(
+                    "A bug in Laaster stopped a dataflow worker; no further statements can run.",
+                )
+                .with_hint(
+                    "Restart the engine, and please report this with the statement that caused it.",
+                );
+                for (_, state) in self.subscribes.drain() {
+                    let _ = state.sender.send(SubscribeEvent::Error(failure.clone()));
+                }
+                self.failed = Some(failure);
+            }
             Response::Subscribe {
                 subscribe_id,
                 worker,
@@ -435,6 +457,9 @@ impl Coordinator {
     }
 
     fn insert_rows(&mut self, table: &str, rows: Vec<Row>) -> Result<u64, ErrorResponse> {
+        if let Some(failure) = &self.failed {
+            return Err(failure.clone());
+        }
         Sequencer { coordinator: self }.insert_rows(table, rows)
     }
 }

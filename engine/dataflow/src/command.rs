@@ -61,6 +61,10 @@ pub enum Command {
     },
     /// Stop the worker.
     Shutdown,
+    /// Make the worker panic, to test that a failing worker is reported rather than
+    /// hanging the engine. Never sent by the engine itself.
+    #[doc(hidden)]
+    InjectFailure,
 }
 
 /// An answer from one worker.
@@ -83,4 +87,7 @@ pub enum Response {
         error: Option<EvalError>,
         upper: Option<Timestamp>,
     },
+    /// A worker panicked (a bug, never user input): the engine can no longer answer
+    /// and must be restarted. The message is the panic's.
+    WorkerFailed { worker: usize, message: String },
 }

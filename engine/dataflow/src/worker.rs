@@ -94,7 +94,22 @@ pub fn start_workers(workers: usize) -> Result<WorkerHandles, String> {
             return;
         };
         let _ = thread_sender.send((index, std::thread::current()));
-        run_worker(worker, commands, response_sender.clone());
+        let responses = response_sender.clone();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_worker(worker, commands, responses.clone())
+        }));
+        if let Err(payload) = outcome {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            tracing::error!(worker = index, %message, "worker panicked");
+            let _ = responses.send(Response::WorkerFailed {
+                worker: index,
+                message,
+            });
+        }
     })?;
     let mut threads: Vec<(usize, Thread)> = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -298,6 +313,7 @@ impl WorkerState {
                         .set_physical_compaction(AntichainRef::new(&frontier));
                 }
             }
+            Command::InjectFailure => panic!("injected failure"),
             Command::Shutdown => {}
         }
     }

@@ -149,3 +149,23 @@ fn empty_table_is_readable_at_once() {
         assert_eq!(peek(&workers, 1, Plan::Get { id: 1, arity: 2 }, 99), vec![]);
     }
 }
+
+#[test]
+fn a_panicking_worker_is_reported_not_hung() {
+    let workers = start_workers(2).expect("workers start");
+    workers.broadcast(Command::InjectFailure);
+    let mut failed = 0;
+    while failed < 2 {
+        match workers
+            .responses
+            .recv_timeout(Duration::from_secs(10))
+            .expect("failure report")
+        {
+            Response::WorkerFailed { message, .. } => {
+                assert_eq!(message, "injected failure");
+                failed += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

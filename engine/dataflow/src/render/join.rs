@@ -91,7 +91,13 @@ pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) 
         let oks = left_keyed.join_map(right_keyed, move |_key, l: &Row, r: &Row| {
             projection
                 .iter()
-                .map(|&c| if c < left_arity { l[c].clone() } else { r[c - left_arity].clone() })
+                .map(|&c| {
+                    if c < left_arity {
+                        l[c].clone()
+                    } else {
+                        r[c - left_arity].clone()
+                    }
+                })
                 .collect::<Row>()
         });
         return Rendered {
