@@ -145,3 +145,72 @@ fn a_row_error_ends_the_feed_with_the_error() {
     };
     assert_eq!(rows.to_text(), vec![vec!["2"]]);
 }
+
+fn read_timestamp(session: &mut laaster_engine::Session, sql: &str) -> u64 {
+    let results = session.execute(sql).expect("read");
+    let Some(ExecuteResult::Rows(rows)) = results.into_iter().next() else {
+        panic!("rows")
+    };
+    rows.timestamp
+}
+
+#[test]
+fn as_of_replays_history_within_retention() {
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        retain_history: Duration::from_secs(3600),
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute("CREATE TABLE t (v INT); INSERT INTO t VALUES (1)")
+        .unwrap();
+    let first = read_timestamp(&mut session, "SELECT count(*) FROM t");
+    session.execute("INSERT INTO t VALUES (2)").unwrap();
+    std::thread::sleep(Duration::from_millis(120));
+    read_timestamp(&mut session, "SELECT count(*) FROM t");
+    let feed = subscribe(
+        &mut session,
+        &format!("SUBSCRIBE TO (SELECT v FROM t) AS OF {first}"),
+    );
+    assert_eq!(feed.as_of, first);
+    let updates = collect(&feed, 2);
+    // The state as of `first`, then the later insert at its own, later time.
+    assert_eq!(
+        (updates[0].0.clone(), updates[0].1, updates[0].2),
+        (vec!["1".to_string()], first, 1)
+    );
+    assert_eq!(updates[1].0, vec!["2"]);
+    assert!(updates[1].1 > first);
+}
+
+#[test]
+fn as_of_before_retained_history_is_refused() {
+    let engine = Engine::start(EngineConfig {
+        workers: 1,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute("CREATE TABLE t (v INT); INSERT INTO t VALUES (1)")
+        .unwrap();
+    let early = read_timestamp(&mut session, "SELECT count(*) FROM t");
+    // Let time pass and compaction run (no history is retained by default).
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(60));
+        session.execute("INSERT INTO t VALUES (2)").unwrap();
+        read_timestamp(&mut session, "SELECT count(*) FROM t");
+    }
+    let error = session
+        .execute(&format!("SUBSCRIBE TO t AS OF {early}"))
+        .expect_err("too early");
+    assert!(
+        error
+            .message
+            .contains("earlier than the earliest readable time"),
+        "{error}"
+    );
+    assert!(error.hint.is_some());
+}
