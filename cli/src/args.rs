@@ -30,6 +30,8 @@ pub enum RawCommand {
     Sql(RawSqlArgs),
     /// Run sqllogictest files against a fresh embedded engine per file.
     Test(RawTestArgs),
+    /// Write Nexmark events as JSON lines in the layout of Flink's ddl_kafka.sql.
+    NexmarkGen(RawNexmarkGenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +75,36 @@ pub struct RawTestArgs {
     pub paths: Vec<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct RawNexmarkGenArgs {
+    /// Number of events (the `events.num` option); 0 = unbounded.
+    #[arg(long, value_name = "N")]
+    pub events: u64,
+    /// Seed of the field values (the `seed` option; default 0).
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub seed: Option<String>,
+    /// Events per second of event time (sets `first-event.rate` and `next-event.rate`;
+    /// default 10000). Output is never throttled.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<u64>,
+    /// Output file (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Any nexmark connector option, e.g. `--option bid.proportion=92` (repeatable).
+    #[arg(long = "option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+}
+
+/// `key=value` → `(key, value)`.
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got '{text}'")),
+    }
+}
+
 /// The resolved configuration the program runs from.
 #[derive(Debug)]
 pub struct Config {
@@ -88,6 +120,17 @@ pub enum Command {
         paths: Vec<PathBuf>,
         options: SltOptions,
     },
+    NexmarkGen(NexmarkGenConfig),
+}
+
+/// Settings of `laaster nexmark-gen`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NexmarkGenConfig {
+    /// The nexmark connector options: the flags first, then every `--option`, in order
+    /// (an option given twice is refused when they are parsed).
+    pub options: Vec<(String, String)>,
+    /// Where the JSON lines go; `None` is stdout.
+    pub out: Option<PathBuf>,
 }
 
 /// Settings of `laaster sql`.
@@ -177,6 +220,7 @@ pub fn resolve(raw: RawArgs, matches: &ArgMatches, env: &Environment<'_>) -> Con
                 verbose: test.verbose,
             },
         },
+        RawCommand::NexmarkGen(nexmark) => Command::NexmarkGen(resolve_nexmark_gen(nexmark)),
     };
     Config {
         log_filter,
@@ -212,6 +256,22 @@ fn resolve_sql(raw: RawSqlArgs, matches: Option<&ArgMatches>, env: &Environment<
             all_progress: raw.progress,
         },
         history_path,
+    }
+}
+
+fn resolve_nexmark_gen(raw: RawNexmarkGenArgs) -> NexmarkGenConfig {
+    let mut options = vec![("events.num".to_string(), raw.events.to_string())];
+    if let Some(seed) = raw.seed {
+        options.push(("seed".to_string(), seed));
+    }
+    if let Some(rate) = raw.rate {
+        options.push(("first-event.rate".to_string(), rate.to_string()));
+        options.push(("next-event.rate".to_string(), rate.to_string()));
+    }
+    options.extend(raw.options);
+    NexmarkGenConfig {
+        options,
+        out: raw.out,
     }
 }
 
@@ -299,6 +359,59 @@ mod tests {
         };
         assert_eq!(sql.input, SqlInput::Stdin);
         assert_eq!(sql.engine.workers, 3);
+    }
+
+    #[test]
+    fn nexmark_gen_flags_become_options() {
+        let config = parse_with(
+            &[
+                "laaster",
+                "nexmark-gen",
+                "--events",
+                "10",
+                "--seed",
+                "-4",
+                "--rate",
+                "500",
+                "--option",
+                "bid.proportion=92",
+                "--out",
+                "/tmp/x.jsonl",
+            ],
+            false,
+        );
+        let Command::NexmarkGen(nexmark) = config.command else {
+            panic!("expected nexmark-gen")
+        };
+        let pairs: Vec<(&str, &str)> = nexmark
+            .options
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("events.num", "10"),
+                ("seed", "-4"),
+                ("first-event.rate", "500"),
+                ("next-event.rate", "500"),
+                ("bid.proportion", "92"),
+            ]
+        );
+        assert_eq!(nexmark.out, Some(PathBuf::from("/tmp/x.jsonl")));
+        let env = Environment {
+            var: &|_| None,
+            stdin_is_terminal: false,
+        };
+        let bad = [
+            "laaster",
+            "nexmark-gen",
+            "--events",
+            "1",
+            "--option",
+            "novalue",
+        ];
+        assert!(parse(bad, &env).is_err());
     }
 
     #[test]

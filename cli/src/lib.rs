@@ -10,13 +10,15 @@
 //!            │
 //!            ├─ sql  ──▶ Session ──▶ script::SqlRunner ──▶ format (rows) / subscribe (feeds)
 //!            │              ▲ statements::split_statements, repl (rustyline)
-//!            └─ test ──▶ slt::run_slt_files (sqllogictest runner, one engine per file)
+//!            ├─ test ──▶ slt::run_slt_files (sqllogictest runner, one engine per file)
+//!            └─ nexmark-gen ──▶ nexmark::run_nexmark_gen (Nexmark events as JSON lines)
 //! ```
 //!
 //! Start reading at [`run_from_env`]; tests call [`run_slt_files`] directly.
 
 pub mod args;
 pub mod format;
+pub mod nexmark;
 pub mod repl;
 pub mod script;
 pub mod slt;
@@ -28,7 +30,9 @@ use std::process::ExitCode;
 
 use laaster_engine::Engine;
 
-pub use args::{Command, Config, ScriptSource, SqlConfig, SqlInput, SubscribeOptions};
+pub use args::{
+    Command, Config, NexmarkGenConfig, ScriptSource, SqlConfig, SqlInput, SubscribeOptions,
+};
 pub use format::OutputFormat;
 pub use script::SqlRunner;
 pub use slt::{SltOptions, SltSummary, run_slt_files};
@@ -61,6 +65,7 @@ pub fn run(config: Config) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Command::NexmarkGen(nexmark) => nexmark::run_nexmark_gen(&nexmark),
     }
 }
 

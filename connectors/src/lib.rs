@@ -1,1 +1,24 @@
-//! placeholder
+//! # laaster-connectors: where events come from and where results go
+//!
+//! Stage: the edge of the system. Connectors never depend on the engine's internals
+//! (`laaster-engine`, `laaster-dataflow`); the runtime adapts them. The only engine
+//! crate used here is `laaster-repr`, for converting records into [`laaster_repr::Row`]s.
+//!
+//! What lives here today:
+//!
+//! - [`nexmark`] — the Nexmark benchmark's event generator, compatible with the Flink
+//!   generator behind published Nexmark numbers (`../shared/nexmark/generator.md`):
+//!
+//!   ```text
+//!   WITH options ──NexmarkConfig::from_options──▶ NexmarkConfig
+//!        │ NexmarkGenerator::new / ::for_worker(worker, workers)
+//!        ▼
+//!   Event (Person | Auction | Bid) ──json::write_event──▶ JSON lines (Flink's ddl_kafka.sql layout)
+//!                                  └─row::event_to_row───▶ laaster_repr::Row (event_type, person, auction, bid)
+//!   ```
+//!
+//! The `Source`/`Sink` traits and external systems (Kafka, files, ...) follow in issue 5.
+//!
+//! Start reading at [`nexmark`].
+
+pub mod nexmark;
