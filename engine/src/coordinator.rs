@@ -75,6 +75,8 @@ impl Engine {
         let coordinator_requests = requests.clone();
         let coordinator = std::thread::Builder::new()
             .name("laaster-coordinator".into())
+            // Planning recurses over expressions; extra stack is cheap insurance.
+            .stack_size(16 << 20)
             .spawn(move || {
                 let mut coordinator = Coordinator::new(config, workers, coordinator_requests);
                 coordinator.run(receiver);

@@ -449,6 +449,11 @@ fn snake(name: &str) -> String {
 
 /// An expression in EXPLAIN text.
 pub fn expr(e: &ScalarExpr) -> String {
+    // Recursive with large frames: see `crate::stack`.
+    crate::stack::grow(|| expr_inner(e))
+}
+
+fn expr_inner(e: &ScalarExpr) -> String {
     match e {
         ScalarExpr::Column(c) => format!("#{c}"),
         ScalarExpr::Literal(d, _) => datum(d),

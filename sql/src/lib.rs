@@ -23,6 +23,7 @@ pub mod optimize;
 pub mod parse;
 pub mod plans;
 pub mod query;
+mod stack;
 pub mod statement;
 
 pub use catalog::{Catalog, CatalogItem, ItemKind, TableInfo};

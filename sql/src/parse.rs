@@ -113,14 +113,127 @@ pub fn parse_statements(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
         let mut tokens = chunk.clone();
         let end = source.end_location();
         tokens.push(TokenWithSpan::new(Token::EOF, Span::new(end, end)));
-        let statement =
-            parse_tokens(&dialect, tokens).map_err(|err| source.parser_error(&err, &chunk))?;
+        let start = to_position(first.span.start);
+        let statement = with_stack_for(tokens.len(), || {
+            let statement =
+                parse_tokens(&dialect, tokens).map_err(|err| source.parser_error(&err, &chunk))?;
+            // A statement that is too deep is dropped here, on the big stack.
+            check_nesting(&statement).map_err(|e| match e {
+                PlanError::Response(r) => PlanError::Response(r.with_position(start)),
+                other => other,
+            })?;
+            Ok::<_, PlanError>(statement)
+        })?;
         parsed.push(ParsedStatement {
             statement,
             sql: text,
         });
     }
     Ok(parsed)
+}
+
+/// How deeply expressions (and set operations) may nest in one statement.
+///
+/// sqlparser bounds the nesting of parentheses, subqueries and prefix operators, but a
+/// chain of left-associative operators (`1 + 1 + ... + 1`, `a::t::t::...`, `x -> 'a' ->
+/// 'a' ...`, `SELECT ... UNION SELECT ... UNION ...`) parses in a loop into a tree as
+/// deep as the chain is long, and every later stage (planning, optimizing, evaluating,
+/// dropping) walks it recursively. Beyond this depth the statement is rejected like
+/// Postgres rejects one that exhausts its stack.
+pub const MAX_NESTING: usize = 1000;
+
+/// How many set operations (`UNION`, `INTERSECT`, `EXCEPT`) may be chained in one query
+/// body: each becomes a level of the dataflow plan, which is walked recursively while
+/// optimizing and rendering.
+pub const MAX_SET_OPERATIONS: usize = 100;
+
+/// Runs `f`, which parses (and perhaps drops) a statement of `tokens` tokens, on a stack
+/// that fits it. The AST of a chain of operators nests as deep as the chain is long, and
+/// dropping it (also inside the parser, after a syntax error late in the chain) recurses
+/// once per level: a few hundred thousand tokens would overflow any fixed stack.
+fn with_stack_for<R>(tokens: usize, f: impl FnOnce() -> R) -> R {
+    /// Statements this short fit on any thread's stack.
+    const SMALL: usize = 4096;
+    /// Generous stack per level of nesting when dropping an AST (about 100 bytes are used
+    /// in debug builds); a level takes at least one token.
+    const BYTES_PER_TOKEN: usize = 256;
+    if tokens <= SMALL {
+        f()
+    } else {
+        stacker::grow(tokens.saturating_mul(BYTES_PER_TOKEN), f)
+    }
+}
+
+/// Rejects a statement whose expressions or set operations nest deeper than
+/// [`MAX_NESTING`]. The walk stops as soon as the limit is passed, so it recurses at most
+/// that deep itself.
+fn check_nesting(statement: &Statement) -> Result<(), PlanError> {
+    use std::ops::ControlFlow;
+
+    use sqlparser::ast::{Visit, Visitor};
+
+    struct Depth {
+        depth: usize,
+    }
+
+    fn set_ops_too_deep(body: &ast::SetExpr, depth: usize) -> bool {
+        if depth > MAX_SET_OPERATIONS {
+            return true;
+        }
+        match body {
+            ast::SetExpr::SetOperation { left, right, .. } => {
+                set_ops_too_deep(left, depth + 1) || set_ops_too_deep(right, depth + 1)
+            }
+            _ => false,
+        }
+    }
+
+    impl Visitor for Depth {
+        type Break = ();
+
+        fn pre_visit_query(&mut self, query: &ast::Query) -> ControlFlow<()> {
+            if set_ops_too_deep(&query.body, 0) {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+
+        fn pre_visit_expr(&mut self, _: &ast::Expr) -> ControlFlow<()> {
+            self.depth += 1;
+            if self.depth > MAX_NESTING {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+
+        fn post_visit_expr(&mut self, _: &ast::Expr) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+
+    let mut visitor = Depth { depth: 0 };
+    let flow = match statement {
+        Statement::Sql(statement) => statement.visit(&mut visitor),
+        Statement::Subscribe(SubscribeStatement {
+            target: SubscribeTarget::Query(query),
+            ..
+        })
+        | Statement::Explain { query, .. } => query.visit(&mut visitor),
+        Statement::Subscribe(_) | Statement::Show(_) => ControlFlow::Continue(()),
+    };
+    match flow {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(PlanError::Response(
+            laaster_repr::ErrorResponse::new("54001", "stack depth limit exceeded")
+                .with_detail(format!(
+                    "The statement nests expressions more than {MAX_NESTING} levels deep, or chains more than {MAX_SET_OPERATIONS} set operations."
+                ))
+                .with_hint(
+                    "Rewrite long chains of operators, e.g. `x = 1 OR x = 2 OR ...` as `x IN (1, 2, ...)`, or split the statement.",
+                ),
+        )),
+    }
 }
 
 /// Parses exactly one statement (a trailing semicolon is allowed). Errors when `sql`
@@ -643,6 +756,41 @@ mod tests {
             }) => (message, position),
             other => panic!("expected a syntax error with a position, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn long_operator_chains_are_bounded() {
+        let chain = |n: usize| format!("SELECT 1{}", " + 1".repeat(n));
+        assert!(parse_statements(&chain(MAX_NESTING - 10)).is_ok());
+        for sql in [
+            chain(MAX_NESTING + 1),
+            chain(100_000),
+            chain(300_000),
+            format!("SELECT 'a'{}", "::text".repeat(MAX_NESTING + 1)),
+            format!(
+                "SELECT 1 FROM t WHERE {}",
+                vec!["x"; MAX_NESTING + 2].join(" AND ")
+            ),
+            vec!["SELECT 1"; MAX_SET_OPERATIONS + 2].join(" UNION ALL "),
+            format!("SUBSCRIBE ({})", chain(MAX_NESTING + 1)),
+            format!("EXPLAIN {}", chain(MAX_NESTING + 1)),
+        ] {
+            match parse_statements(&sql) {
+                Err(PlanError::Response(r)) => {
+                    assert_eq!(r.code, "54001", "{r:?}");
+                    assert_eq!(r.message, "stack depth limit exceeded");
+                }
+                other => panic!("expected a depth error, got {other:?}"),
+            }
+        }
+        assert!(
+            parse_statements(&vec!["SELECT 1"; MAX_SET_OPERATIONS + 1].join(" UNION ALL ")).is_ok()
+        );
+        // A syntax error at the end of a long chain: the parser drops what it built.
+        assert!(matches!(
+            parse_statements(&format!("{} +", chain(300_000))),
+            Err(PlanError::Syntax { .. })
+        ));
     }
 
     #[test]

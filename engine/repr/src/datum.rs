@@ -180,10 +180,30 @@ impl Ord for Datum {
             | (Datum::TimestampTz(a), Datum::TimestampTz(b)) => a.cmp(b),
             (Datum::Interval(a), Datum::Interval(b)) => a.cmp(b),
             (Datum::Jsonb(a), Datum::Jsonb(b)) => a.cmp(b),
-            (Datum::Array(a), Datum::Array(b)) | (Datum::Record(a), Datum::Record(b)) => a.cmp(b),
+            (Datum::Array(a), Datum::Array(b)) | (Datum::Record(a), Datum::Record(b)) => {
+                cmp_elements(a, b)
+            }
             _ => self.variant_rank().cmp(&other.variant_rank()),
         }
     }
+}
+
+/// Postgres' order of arrays and records (`array_cmp`, `record_cmp`): element by
+/// element, a NULL element after any non-null one, then the shorter first. So
+/// `(1,2) < (1,)` and `(,)` sorts after `(a,b)`, as in an ORDER BY in Postgres.
+fn cmp_elements(a: &[Datum], b: &[Datum]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let order = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => x.cmp(y),
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// A Postgres interval: months, days and microseconds kept apart (a month is not a
@@ -241,6 +261,23 @@ impl Hash for Interval {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_and_arrays_sort_null_elements_last() {
+        let record = |items: Vec<Datum>| Datum::Record(Arc::from(items));
+        let (one, two) = (Datum::Int32(1), Datum::Int32(2));
+        // Postgres: (1,2) < (1,) < (2,1) and (a,b) < (,).
+        assert!(record(vec![one.clone(), two.clone()]) < record(vec![one.clone(), Datum::Null]));
+        assert!(record(vec![one.clone(), Datum::Null]) < record(vec![two.clone(), one.clone()]));
+        assert!(record(vec![two.clone(), two.clone()]) < record(vec![Datum::Null, Datum::Null]));
+        let array = |items: Vec<Datum>| Datum::Array(Arc::from(items));
+        assert!(array(vec![one.clone()]) < array(vec![one.clone(), Datum::Null]));
+        assert!(array(vec![two]) < array(vec![Datum::Null]));
+        assert_eq!(
+            array(vec![Datum::Null, one.clone()]).cmp(&array(vec![Datum::Null, one])),
+            Ordering::Equal
+        );
+    }
 
     #[test]
     fn null_sorts_first_and_intervals_normalize() {

@@ -32,6 +32,12 @@ pub enum EvalError {
     NullViolation(String),
     #[error("{0}")]
     InvalidParameter(String),
+    /// A value nests deeper than Laaster walks recursively (e.g. a JSON document).
+    #[error("stack depth limit exceeded")]
+    StackDepthLimitExceeded,
+    /// A result would exceed a size limit, e.g. `requested length too large`.
+    #[error("{0}")]
+    ProgramLimitExceeded(String),
     #[error("{0}")]
     Other(String),
 }
@@ -48,6 +54,8 @@ impl EvalError {
             EvalError::MultipleRowsFromSubquery => "21000",
             EvalError::NullViolation(_) => "23502",
             EvalError::InvalidParameter(_) => "22023",
+            EvalError::StackDepthLimitExceeded => "54001",
+            EvalError::ProgramLimitExceeded(_) => "54000",
             EvalError::Other(_) => "XX000",
         }
     }

@@ -328,6 +328,9 @@ fn write_json_string(out: &mut String, s: &str) {
 
 /// Postgres' error for bad JSON text. Postgres adds the cause as a DETAIL line, which
 /// [`EvalError`] has no place for, so `_detail` only documents the cause here.
+/// How deeply JSON arrays and objects may nest.
+pub const MAX_JSON_DEPTH: usize = 256;
+
 fn invalid_json(_detail: &str) -> EvalError {
     EvalError::Other("invalid input syntax for type json".to_string())
 }
@@ -392,10 +395,11 @@ impl JsonParser<'_> {
 
     fn enter(&mut self) -> Result<(), EvalError> {
         self.depth += 1;
-        // Bounded so that parsing (and dropping) a hostile document cannot overflow
-        // the stack.
-        if self.depth > 1000 {
-            return Err(EvalError::Other("stack depth limit exceeded".to_string()));
+        // Bounded so that parsing (and dropping, printing, comparing) a hostile document
+        // cannot overflow the stack: a level of parsing takes about 2 KiB of stack in
+        // debug builds, and documents are parsed on threads with 2 MiB stacks.
+        if self.depth > MAX_JSON_DEPTH {
+            return Err(EvalError::StackDepthLimitExceeded);
         }
         Ok(())
     }
@@ -690,6 +694,22 @@ pub fn jsonb_get_text_datum(canonical: &str, path: JsonbPath) -> Result<Datum, E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_documents_fail_with_a_depth_error() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(parse_json(&nested(MAX_JSON_DEPTH)).is_ok());
+        for n in [MAX_JSON_DEPTH + 1, 100_000] {
+            let err = parse_json(&nested(n)).unwrap_err();
+            assert_eq!(err, EvalError::StackDepthLimitExceeded);
+            assert_eq!(err.code(), "54001");
+        }
+        let objects = format!("{}1{}", "{\"a\":".repeat(5000), "}".repeat(5000));
+        assert_eq!(
+            parse_json(&objects).unwrap_err(),
+            EvalError::StackDepthLimitExceeded
+        );
+    }
 
     #[test]
     fn canonical_text_matches_postgres() {

@@ -91,8 +91,20 @@ pub fn can_implicit(from: &ScalarType, to: &ScalarType) -> bool {
     }
     match (from, to) {
         (ScalarType::Array(a), ScalarType::Array(b)) => can_implicit(a, b),
+        (ScalarType::Record(a), ScalarType::Record(b)) => fields_convert(a, b, can_implicit),
         _ => from.is_string() && to.is_string(),
     }
+}
+
+/// Whether two records have as many fields and each field of `from` converts to the
+/// field of `to` at the same position (names do not matter, as for Postgres' anonymous
+/// `record`).
+fn fields_convert(
+    from: &[(String, ScalarType)],
+    to: &[(String, ScalarType)],
+    convert: fn(&ScalarType, &ScalarType) -> bool,
+) -> bool {
+    from.len() == to.len() && from.iter().zip(to).all(|((_, a), (_, b))| convert(a, b))
 }
 
 /// Whether a value of `from` may be stored into a column of type `to`.
@@ -108,6 +120,8 @@ pub fn can_assign(from: &ScalarType, to: &ScalarType) -> bool {
                 ScalarType::Time
             )
         )
+        || matches!((from, to), (ScalarType::Record(a), ScalarType::Record(b))
+            if fields_convert(a, b, can_assign))
 }
 
 /// Whether `CAST(from AS to)` exists.
@@ -120,6 +134,7 @@ pub fn can_explicit(from: &ScalarType, to: &ScalarType) -> bool {
         (ScalarType::Jsonb, t) => t.is_numeric() || t == &ScalarType::Bool,
         (ScalarType::Interval, ScalarType::Time) | (ScalarType::Time, ScalarType::Interval) => true,
         (ScalarType::Array(a), ScalarType::Array(b)) => can_explicit(a, b),
+        (ScalarType::Record(a), ScalarType::Record(b)) => fields_convert(a, b, can_explicit),
         _ => false,
     }
 }
@@ -158,8 +173,34 @@ pub fn common_type(left: &ScalarType, right: &ScalarType) -> Option<ScalarType> 
         (ScalarType::Array(a), ScalarType::Array(b)) => {
             common_type(a, b).map(|t| ScalarType::Array(Box::new(t)))
         }
+        (ScalarType::Record(a), ScalarType::Record(b)) if a.len() == b.len() => {
+            // Field by field; a field still `unknown` (a string literal or NULL in a row
+            // constructor) takes the other side's type. The names of a row constructor
+            // (`f1`, `f2`, ...) give way to real ones.
+            let names = if is_anonymous(a) { b } else { a };
+            a.iter()
+                .zip(b)
+                .zip(names)
+                .map(|(((_, x), (_, y)), (name, _))| {
+                    let field = match (x, y) {
+                        (ScalarType::Unknown, t) | (t, ScalarType::Unknown) => Some(t.clone()),
+                        _ => common_type(x, y),
+                    };
+                    field.map(|t| (name.clone(), t))
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(ScalarType::Record)
+        }
         _ => None,
     }
+}
+
+/// Whether a record's fields carry the default names of a row constructor (`f1`, ...).
+fn is_anonymous(fields: &[(String, ScalarType)]) -> bool {
+    fields
+        .iter()
+        .enumerate()
+        .all(|(i, (name, _))| *name == format!("f{}", i + 1))
 }
 
 trait CompareBase {
@@ -289,6 +330,15 @@ pub fn cast_explicit(value: Typed, to: &ScalarType) -> Result<Typed, PlanError> 
     if value.scalar() == to {
         return Ok(value);
     }
+    if let (ScalarType::Record(from), ScalarType::Record(fields)) = (value.scalar(), to) {
+        if from.len() == fields.len() && !can_explicit(value.scalar(), to) {
+            return Err(PlanError::InvalidCast {
+                from: resolve_unknown_type(value.scalar()),
+                to: to.clone(),
+            });
+        }
+        return cast_record(value, to, &cast_explicit);
+    }
     if !can_explicit(value.scalar(), to) {
         return Err(PlanError::InvalidCast {
             from: value.scalar().clone(),
@@ -296,6 +346,88 @@ pub fn cast_explicit(value: Typed, to: &ScalarType) -> Result<Typed, PlanError> 
         });
     }
     Ok(cast_unchecked(value, to))
+}
+
+/// Converts a record to another record type field by field, each field with
+/// `cast_field` (an explicit or an assignment cast), so nested records, `varchar(n)`
+/// fields and string literals in row constructors follow the same rules as top-level
+/// values. A row constructor is rebuilt from its converted fields; any other record
+/// value is taken apart with `RecordGet` (a NULL record stays NULL).
+pub(crate) fn cast_record(
+    value: Typed,
+    to: &ScalarType,
+    cast_field: &dyn Fn(Typed, &ScalarType) -> Result<Typed, PlanError>,
+) -> Result<Typed, PlanError> {
+    let (ScalarType::Record(from_fields), ScalarType::Record(to_fields)) = (value.scalar(), to)
+    else {
+        return cast_field(value, to);
+    };
+    if from_fields.len() != to_fields.len() {
+        let detail = if from_fields.len() > to_fields.len() {
+            "Input has too many columns."
+        } else {
+            "Input has too few columns."
+        };
+        return Err(PlanError::Response(
+            laaster_repr::ErrorResponse::new(
+                "42846",
+                format!(
+                    "cannot cast type {} to {to}",
+                    resolve_unknown_type(value.scalar())
+                ),
+            )
+            .with_detail(detail),
+        ));
+    }
+    let constructor = super::operator::row_constructor_fields(&value);
+    let is_constructor = constructor.is_some();
+    let fields: Vec<Typed> = match constructor {
+        Some(fields) => fields,
+        None => from_fields
+            .iter()
+            .enumerate()
+            .map(|(i, (_, typ))| {
+                Typed::new(
+                    ScalarExpr::call1(Func::RecordGet(i), value.expr.clone()),
+                    typ.clone(),
+                    true,
+                )
+            })
+            .collect(),
+    };
+    let cast = fields
+        .into_iter()
+        .zip(to_fields)
+        .map(|(field, (_, typ))| cast_field(field, typ).map(|t| t.expr))
+        .collect::<Result<Vec<_>, _>>()?;
+    let record = ScalarExpr::call(Func::MakeRecord, cast);
+    let expr = if is_constructor {
+        record
+    } else {
+        ScalarExpr::If {
+            cond: Box::new(ScalarExpr::call1(Func::IsNull, value.expr.clone())),
+            then: Box::new(ScalarExpr::null(to.clone())),
+            els: Box::new(record),
+        }
+    };
+    let nullable = !is_constructor && value.typ.nullable;
+    Ok(fold(Typed::new(expr, to.clone(), nullable)))
+}
+
+/// The type with `unknown` fields of records (string literals and NULLs in row
+/// constructors) resolved to text, as Postgres does when a row is output.
+pub fn resolve_unknown_type(typ: &ScalarType) -> ScalarType {
+    match typ {
+        ScalarType::Unknown => ScalarType::Text,
+        ScalarType::Record(fields) => ScalarType::Record(
+            fields
+                .iter()
+                .map(|(name, t)| (name.clone(), resolve_unknown_type(t)))
+                .collect(),
+        ),
+        ScalarType::Array(element) => ScalarType::Array(Box::new(resolve_unknown_type(element))),
+        other => other.clone(),
+    }
 }
 
 /// Inserts the cast (or retypes a literal) without checking that it is allowed.
@@ -369,8 +501,32 @@ pub fn fold(value: Typed) -> Typed {
     }
 }
 
-/// Resolves an expression left `unknown` (a bare string literal or NULL) to text.
+/// Resolves an expression left `unknown` (a bare string literal or NULL) to text, and
+/// the `unknown` fields of a record (a row constructor's string literals and NULLs): their
+/// values are already text or NULL, so only the type changes.
 pub fn resolve_unknown(value: Typed) -> Typed {
+    if value.is_unknown() {
+        cast_unchecked(value, &ScalarType::Text)
+    } else if matches!(value.scalar(), ScalarType::Record(_)) {
+        let typ = resolve_unknown_type(value.scalar());
+        retype(value, typ)
+    } else {
+        value
+    }
+}
+
+/// `value` with its type replaced (the values stay as they are).
+fn retype(value: Typed, scalar: ScalarType) -> Typed {
+    let expr = match value.expr {
+        ScalarExpr::Literal(datum, _) => ScalarExpr::literal(datum, scalar.clone()),
+        expr => expr,
+    };
+    Typed::new(expr, scalar, value.typ.nullable)
+}
+
+/// Resolves only a top-level `unknown` to text; records keep their `unknown` fields (so
+/// an INSERT can still read `ROW('2024-01-01', 1)` into a row with a date field).
+pub fn resolve_unknown_shallow(value: Typed) -> Typed {
     if value.is_unknown() {
         cast_unchecked(value, &ScalarType::Text)
     } else {

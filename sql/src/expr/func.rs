@@ -245,12 +245,11 @@ pub(crate) fn make_array(elements: Vec<Typed>) -> Result<Typed, PlanError> {
     )))
 }
 
-/// `ROW(a, b)` / `(a, b)`.
+/// `ROW(a, b)` / `(a, b)`. String literals and NULLs keep the type `unknown` in the
+/// record's type until the row is output (see `coerce::resolve_unknown`) or converted to
+/// a row type, so `ROW('2024-01-01', NULL)` can be stored into a row of a date and an
+/// integer, like Postgres does.
 pub(crate) fn make_record(items: Vec<Typed>) -> Typed {
-    let items: Vec<Typed> = items
-        .into_iter()
-        .map(super::coerce::resolve_unknown)
-        .collect();
     let fields = items
         .iter()
         .enumerate()
@@ -264,6 +263,34 @@ pub(crate) fn make_record(items: Vec<Typed>) -> Typed {
         ScalarType::Record(fields),
         false,
     ))
+}
+
+/// `record.field`: the field's value (NULL for a NULL record), of the field's type.
+pub(crate) fn record_field(record: Typed, field: &str) -> Result<Typed, PlanError> {
+    let ScalarType::Record(fields) = record.scalar() else {
+        return Err(response(
+            "42809",
+            format!(
+                "column notation .{field} applied to type {}, which is not a composite type",
+                record.scalar()
+            ),
+        ));
+    };
+    let Some(index) = fields.iter().position(|(name, _)| name == field) else {
+        return Err(response(
+            "42703",
+            format!(
+                "column \"{field}\" not found in data type {}",
+                super::coerce::resolve_unknown_type(record.scalar())
+            ),
+        ));
+    };
+    let typ = fields[index].1.clone();
+    Ok(fold(Typed::new(
+        ScalarExpr::call1(Func::RecordGet(index), record.expr),
+        typ,
+        true,
+    )))
 }
 
 /// `a[i]`.

@@ -110,7 +110,14 @@ pub(crate) fn response(code: &str, message: impl Into<String>) -> PlanError {
 
 impl Planner<'_> {
     /// Plans `expr` in `cx`.
+    ///
+    /// Recursive, with large frames in debug builds: the stack grows on demand (the
+    /// parser bounds the depth, see [`crate::parse::MAX_NESTING`]).
     pub(crate) fn plan_expr(&self, cx: &mut ExprCx, expr: &ast::Expr) -> Result<Typed, PlanError> {
+        crate::stack::grow(|| self.plan_expr_inner(cx, expr))
+    }
+
+    fn plan_expr_inner(&self, cx: &mut ExprCx, expr: &ast::Expr) -> Result<Typed, PlanError> {
         if let Some(s) = cx.substitutions.iter().find(|s| &s.ast == expr) {
             return Ok(Typed {
                 expr: ScalarExpr::column(s.column),
@@ -322,6 +329,15 @@ impl Planner<'_> {
                             let index = self.plan_expr(cx, index)?;
                             func::array_index(value, index)?
                         }
+                        // `(person).name`, `(person).address.city`.
+                        ast::AccessExpr::Dot(ast::Expr::Identifier(field)) => {
+                            func::record_field(value, &normalize_ident(field))?
+                        }
+                        ast::AccessExpr::Dot(ast::Expr::CompoundIdentifier(fields)) => {
+                            fields.iter().try_fold(value, |value, field| {
+                                func::record_field(value, &normalize_ident(field))
+                            })?
+                        }
                         _ => return Err(unsupported(format!("field access {expr}"), None)),
                     };
                 }
@@ -354,9 +370,38 @@ impl Planner<'_> {
         require_bool(value, construct)
     }
 
+    /// A column reference, possibly followed by record field names (Flink style):
+    /// `a.b` is table `a`, column `b` when `a` is a table in scope, else column `a`,
+    /// field `b`; `a.b.c` is table, column, field (or column, field, field); `public.`
+    /// may precede a table name.
     fn plan_column(&self, cx: &mut ExprCx, idents: &[ast::Ident]) -> Result<Typed, PlanError> {
         let parts: Vec<String> = idents.iter().map(normalize_ident).collect();
-        let (table, name) = match parts.as_slice() {
+        let has_table = |t: &str| {
+            cx.scope.has_table(t)
+                || cx.ungrouped.is_some_and(|u| u.has_table(t))
+                || cx.outer.iter().any(|o| o.has_table(t))
+        };
+        // An ambiguous name counts as a column: planning it reports the ambiguity.
+        let has_column = |c: &str| {
+            let found = |scope: &Scope| !matches!(scope.resolve(None, c), Ok(None));
+            found(cx.scope) || cx.ungrouped.is_some_and(found) || cx.outer.iter().any(|o| found(o))
+        };
+        let column_len = match parts.as_slice() {
+            [] | [_] => parts.len(),
+            [schema, table, _, ..] if schema == "public" && has_table(table) => 3,
+            [table, ..] if has_table(table) => 2,
+            [column, ..] if has_column(column) => 1,
+            [schema, _, _, ..] if schema == "public" => 3,
+            _ => 2,
+        };
+        let value = self.plan_column_ref(cx, &parts[..column_len])?;
+        parts[column_len..]
+            .iter()
+            .try_fold(value, |value, field| func::record_field(value, field))
+    }
+
+    fn plan_column_ref(&self, cx: &mut ExprCx, parts: &[String]) -> Result<Typed, PlanError> {
+        let (table, name) = match parts {
             [name] => (None, name.as_str()),
             [table, name] => (Some(table.as_str()), name.as_str()),
             [schema, table, name] if schema == "public" => (Some(table.as_str()), name.as_str()),

@@ -145,7 +145,7 @@ fn unsupported_type(data_type: &DataType) -> PlanError {
         hint: Some(
             "Supported types: boolean, smallint, integer, bigint, real, double precision, \
              numeric, text, varchar, bytea, date, time, timestamp, timestamptz, interval, \
-             jsonb, arrays."
+             jsonb, arrays, ROW(name type, ...)."
                 .into(),
         ),
     }
@@ -158,6 +158,26 @@ pub(crate) fn assignment_cast(
 ) -> Result<ScalarExpr, PlanError> {
     if from == to {
         return Ok(expr);
+    }
+    if let (ScalarType::Record(_), ScalarType::Record(_)) = (from, to) {
+        // Field by field, each with the assignment rules (an arity mismatch is
+        // reported naming both types).
+        let value = Typed::new(expr, from.clone(), true);
+        let field = |field: Typed, to: &ScalarType| {
+            let from = field.scalar().clone();
+            assignment_cast(field.expr, &from, to).map(|expr| Typed::new(expr, to.clone(), true))
+        };
+        if let ScalarType::Record(fields) = from
+            && let ScalarType::Record(targets) = to
+            && fields.len() == targets.len()
+            && !can_assign(from, to)
+        {
+            return Err(PlanError::InvalidCast {
+                from: super::coerce::resolve_unknown_type(from),
+                to: to.clone(),
+            });
+        }
+        return Ok(super::coerce::cast_record(value, to, &field)?.expr);
     }
     if !can_assign(from, to) {
         return Err(PlanError::InvalidCast {

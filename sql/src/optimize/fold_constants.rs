@@ -203,12 +203,15 @@ fn simplify_junction(args: Vec<ScalarExpr>, and: bool) -> ScalarExpr {
         }
     }
     let mut kept = Vec::new();
+    // Duplicates are dropped through a hash set: long `x = 1 OR x = 2 OR ...` chains and
+    // `IN` lists would make a linear search quadratic.
+    let mut seen = std::collections::HashSet::new();
     for arg in flat {
         match arg {
             ScalarExpr::Literal(Datum::Bool(b), _) if b == and => {}
             ScalarExpr::Literal(Datum::Bool(b), _) if b != and => return bool_literal(b),
             other => {
-                if !kept.contains(&other) {
+                if seen.insert(other.clone()) {
                     kept.push(other)
                 }
             }

@@ -81,12 +81,34 @@ fn upper_bound(predicate: &ScalarExpr, column: usize) -> Option<u64> {
     let is_column = |e: &ScalarExpr| matches!(e, ScalarExpr::Column(c) if *c == column);
     let bound = match func {
         Func::Lte if is_column(a) => integer(b)?,
-        Func::Lt if is_column(a) => integer(b)? - 1,
+        Func::Lt if is_column(a) => integer(b)?.checked_sub(1)?,
         Func::Gte if is_column(b) => integer(a)?,
-        Func::Gt if is_column(b) => integer(a)? - 1,
+        Func::Gt if is_column(b) => integer(a)?.checked_sub(1)?,
         Func::Eq if is_column(a) => integer(b)?,
         Func::Eq if is_column(b) => integer(a)?,
         _ => return None,
     };
     u64::try_from(bound.max(0)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use laaster_repr::ScalarType;
+
+    use super::*;
+
+    #[test]
+    fn extreme_bounds_do_not_overflow() {
+        let rn = ScalarExpr::column(3);
+        let lit = |v: i64| ScalarExpr::literal(Datum::Int64(v), ScalarType::Int64);
+        let bound = |func, a, b| upper_bound(&ScalarExpr::call2(func, a, b), 3);
+        assert_eq!(bound(Func::Lt, rn.clone(), lit(i64::MIN)), None);
+        assert_eq!(bound(Func::Gt, lit(i64::MIN), rn.clone()), None);
+        assert_eq!(bound(Func::Lt, rn.clone(), lit(3)), Some(2));
+        assert_eq!(bound(Func::Lte, rn.clone(), lit(-5)), Some(0));
+        assert_eq!(
+            bound(Func::Lte, rn.clone(), lit(i64::MAX)),
+            Some(i64::MAX as u64)
+        );
+    }
 }

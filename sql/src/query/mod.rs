@@ -264,7 +264,8 @@ impl<'a> Planner<'a> {
         body: &ast::SetExpr,
         outer: &[&Scope],
     ) -> Result<Rel, PlanError> {
-        match body {
+        // Recursive (set operations, subqueries): see `crate::stack`.
+        crate::stack::grow(|| match body {
             ast::SetExpr::Select(select) => Ok(self.plan_select(select, &[], outer)?.into_rel()),
             ast::SetExpr::Query(query) => self.plan_subquery(query, outer),
             ast::SetExpr::SetOperation {
@@ -275,7 +276,7 @@ impl<'a> Planner<'a> {
             } => self.plan_set_operation(left, *op, *set_quantifier, right, outer),
             ast::SetExpr::Values(values) => self.plan_values(values, outer),
             other => Err(unsupported(format!("query body {other}"), None)),
-        }
+        })
     }
 
     /// Looks up a CTE by name; returns its planned body.
@@ -300,7 +301,9 @@ impl<'a> Planner<'a> {
                 format!("infinite recursion detected in rules for relation \"{name}\""),
             ));
         }
-        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        // The dialect that parsed the view: its printed text may use Laaster's additions
+        // (backtick identifiers, row types).
+        let dialect = crate::parse::LaasterDialect::default();
         let statements =
             sqlparser::parser::Parser::parse_sql(&dialect, sql).map_err(|e| PlanError::Syntax {
                 message: format!("in the definition of view \"{name}\": {e}"),

@@ -479,7 +479,15 @@ fn output_name(expr: &ast::Expr) -> String {
         E::Array(_) => "array".into(),
         E::Tuple(_) => "row".into(),
         E::Interval(_) => "interval".into(),
-        E::CompoundFieldAccess { root, .. } => output_name(root),
+        // `(person).name` is named `name`, like `person.name`; `a[1]` is named `a`.
+        E::CompoundFieldAccess { root, access_chain } => access_chain
+            .iter()
+            .rev()
+            .find_map(|access| match access {
+                ast::AccessExpr::Dot(field) => Some(output_name(field)),
+                ast::AccessExpr::Subscript(_) => None,
+            })
+            .unwrap_or_else(|| output_name(root)),
         _ => "?column?".into(),
     }
 }

@@ -10,7 +10,7 @@ use sqlparser::ast;
 
 use super::{Planner, Rel};
 use crate::error::PlanError;
-use crate::expr::coerce::{Typed, cast_unchecked, resolve_unknown, unify_types};
+use crate::expr::coerce::{Typed, cast_unchecked, resolve_unknown_shallow, unify_types};
 use crate::expr::scope::{Scope, ScopeColumn};
 use crate::expr::{ExprCx, response, unsupported};
 use crate::logical::LogicalPlan;
@@ -130,7 +130,10 @@ impl Planner<'_> {
             .map(|row| {
                 row.into_iter()
                     .zip(&types)
-                    .map(|(value, typ)| resolve_unknown(cast_unchecked(value, &typ.scalar)).expr)
+                    // Records keep `unknown` fields (see `resolve_unknown_shallow`).
+                    .map(|(value, typ)| {
+                        resolve_unknown_shallow(cast_unchecked(value, &typ.scalar)).expr
+                    })
                     .collect()
             })
             .collect();

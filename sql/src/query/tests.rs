@@ -587,3 +587,182 @@ fn row_constructors_compare_field_wise() {
             .starts_with("unequal number of entries in row expressions")
     );
 }
+
+/// The test catalog plus `people (id INT, person ROW(name TEXT, age INT, address
+/// ROW(city TEXT, zip VARCHAR(5))))`, queries parsed with Laaster's dialect (row types).
+fn plan_with_people(sql: &str) -> Result<QueryPlan, PlanError> {
+    use ScalarType as T;
+    let mut catalog = TestCatalog::new();
+    let address = T::Record(vec![
+        ("city".into(), T::Text),
+        (
+            "zip".into(),
+            T::VarChar {
+                max_length: Some(5),
+            },
+        ),
+    ]);
+    let person = T::Record(vec![
+        ("name".into(), T::Text),
+        ("age".into(), T::Int32),
+        ("address".into(), address),
+    ]);
+    catalog.items.push(table(
+        5,
+        "people",
+        vec![
+            column("id", T::Int32, false),
+            column("person", person, true),
+        ],
+    ));
+    let dialect = crate::parse::LaasterDialect::default();
+    let mut statements =
+        sqlparser::parser::Parser::parse_sql(&dialect, sql).expect("test SQL parses");
+    let ast::Statement::Query(query) = statements.remove(0) else {
+        panic!("not a query: {sql}");
+    };
+    plan_query(&catalog, &query, &ctx(), QueryContext::AdHoc)
+}
+
+fn people_schema(sql: &str) -> Vec<(String, String)> {
+    let plan = plan_with_people(sql).unwrap_or_else(|e| panic!("{sql}: {}", e.to_response()));
+    plan.desc
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.typ.scalar.to_string()))
+        .collect()
+}
+
+fn people_error(sql: &str) -> String {
+    match plan_with_people(sql) {
+        Ok(p) => panic!("expected an error for {sql}, got {:?}", p.plan),
+        Err(e) => e.to_response().render(None),
+    }
+}
+
+#[test]
+fn record_fields_resolve_postgres_and_flink_style() {
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        people_schema(
+            "SELECT (person).name, person.age, p.person.address.city, \
+             (p.person).address.zip, person.address FROM people p"
+        ),
+        pairs(&[
+            ("name", "text"),
+            ("age", "integer"),
+            ("city", "text"),
+            ("zip", "character varying(5)"),
+            ("address", "record(city text, zip character varying(5))"),
+        ])
+    );
+    // `a.b` is table.column first: a table alias shadows a record column of that name.
+    assert!(
+        people_error("SELECT person.name FROM people AS person")
+            .contains("column \"person.name\" does not exist")
+    );
+    // Grouping by a field, and the field in the select list, match.
+    assert_eq!(
+        people_schema(
+            "SELECT person.address.city, count(*) FROM people GROUP BY person.address.city"
+        ),
+        pairs(&[("city", "text"), ("count", "bigint")])
+    );
+    assert!(
+        people_error("SELECT person.nope FROM people").contains(
+            "column \"nope\" not found in data type record(name text, age integer, address"
+        )
+    );
+    assert!(
+        people_error("SELECT id.x FROM people")
+            .contains("column notation .x applied to type integer, which is not a composite type")
+    );
+    assert!(
+        people_error("SELECT x.y FROM people")
+            .contains("missing FROM-clause entry for table \"x\"")
+    );
+}
+
+#[test]
+fn record_casts_go_field_by_field() {
+    assert_eq!(
+        people_schema("SELECT CAST(ROW('ann', '30') AS ROW(name TEXT, age INT)) AS r"),
+        [(
+            "r".to_string(),
+            "record(name text, age integer)".to_string()
+        )]
+    );
+    // A constant row folds; the string literal converted like a bare literal would.
+    let plan = plan_with_people("SELECT (CAST(ROW('ann', '30') AS ROW(n TEXT, a INT))).a").unwrap();
+    assert!(format!("{:?}", plan.plan).contains("Int32(30)"));
+    let error = people_error("SELECT CAST(ROW('ann', 30, 1) AS ROW(name TEXT, age INT))");
+    assert!(
+        error.contains(
+            "cannot cast type record(f1 text, f2 integer, f3 integer) to record(name text, age integer)"
+        ) && error.contains("Input has too many columns."),
+        "{error}"
+    );
+    assert!(
+        people_error("SELECT CAST(person AS ROW(a INT, b INT, c INT)) FROM people")
+            .contains("cannot cast type record(name text")
+    );
+}
+
+#[test]
+fn record_assignment_casts_and_row_types() {
+    use crate::expr::{plan_assignment_cast, scalar_type_from_ast};
+    use ScalarType as T;
+    let dialect = crate::parse::LaasterDialect::default();
+    let data_type = |sql: &str| {
+        let parsed = sqlparser::parser::Parser::new(&dialect)
+            .try_with_sql(sql)
+            .unwrap()
+            .parse_data_type()
+            .unwrap();
+        scalar_type_from_ast(&parsed).unwrap().to_string()
+    };
+    assert_eq!(
+        data_type("ROW<a STRING, b ROW<c INT, d ARRAY<ROW<e BIGINT>>>>[]"),
+        "record(a text, b record(c integer, d record(e bigint)[]))[]"
+    );
+    assert_eq!(
+        data_type("ROW(\"Name\" VARCHAR(3), age INT)"),
+        "record(Name character varying(3), age integer)"
+    );
+    // A record value converts field by field: a string literal of a row constructor
+    // (still `unknown`) is parsed as the field's type, varchar(n) is checked, and a
+    // NULL record stays NULL.
+    let from = T::Record(vec![("f1".into(), T::Unknown), ("f2".into(), T::Text)]);
+    let to = T::Record(vec![
+        ("day".into(), T::Date),
+        (
+            "tag".into(),
+            T::VarChar {
+                max_length: Some(3),
+            },
+        ),
+    ]);
+    let cast = plan_assignment_cast(laaster_repr::ScalarExpr::column(0), &from, &to).unwrap();
+    let text = crate::explain::expr(&cast);
+    assert!(text.contains("#0 IS NULL"), "{text}");
+    assert!(text.contains("record_get_0(#0)"), "{text}");
+    assert!(
+        text.contains("value too long for type character varying(3)"),
+        "{text}"
+    );
+    let wrong = T::Record(vec![("f1".into(), T::Int32), ("f2".into(), T::Date)]);
+    assert!(matches!(
+        plan_assignment_cast(laaster_repr::ScalarExpr::column(0), &wrong, &to),
+        Err(PlanError::InvalidCast { .. })
+    ));
+    let short = T::Record(vec![("f1".into(), T::Text)]);
+    let error = plan_assignment_cast(laaster_repr::ScalarExpr::column(0), &short, &to)
+        .unwrap_err()
+        .to_response()
+        .render(None);
+    assert!(error.contains("Input has too few columns."), "{error}");
+}

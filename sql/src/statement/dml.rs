@@ -134,6 +134,141 @@ fn assignment_cast(
     })
 }
 
+/// `SET col.field.subfield = value`: the field path below the column, and the value.
+type FieldAssignment<'a> = (Vec<String>, &'a ast::Expr);
+
+/// The new value of record column `column` (currently `base`, of type `typ`) after the
+/// field assignments `list` (`SET person.address.city = 'x'` has the path `[address,
+/// city]`): a `ROW(...)` of the assigned values and the fields left as they are, like
+/// Postgres' field assignment (a NULL record gets NULL in the other fields).
+fn assign_fields(
+    column: &str,
+    base: ast::Expr,
+    typ: &ScalarType,
+    list: &[FieldAssignment],
+) -> Result<ast::Expr, PlanError> {
+    let ScalarType::Record(fields) = typ else {
+        let field = list.first().and_then(|(path, _)| path.first());
+        return Err(error(
+            "42804",
+            format!(
+                "cannot assign to field \"{}\" of column \"{column}\" because its type {typ} is not a composite type",
+                field.map_or("", String::as_str)
+            ),
+        ));
+    };
+    if let Some((path, _)) = list
+        .iter()
+        .find(|(path, _)| !fields.iter().any(|(name, _)| Some(name) == path.first()))
+    {
+        return Err(error(
+            "42703",
+            format!(
+                "cannot assign to field \"{}\" of column \"{column}\" because there is no such column in data type {typ}",
+                path[0]
+            ),
+        ));
+    }
+    let mut args = Vec::with_capacity(fields.len());
+    for (name, field_type) in fields {
+        let current = ast::Expr::CompoundFieldAccess {
+            root: Box::new(ast::Expr::Nested(Box::new(base.clone()))),
+            access_chain: vec![ast::AccessExpr::Dot(ast::Expr::Identifier(
+                ast::Ident::with_quote('"', name.as_str()),
+            ))],
+        };
+        let mine: Vec<&FieldAssignment> = list
+            .iter()
+            .filter(|(path, _)| path.first() == Some(name))
+            .collect();
+        let whole: Vec<&ast::Expr> = mine
+            .iter()
+            .filter(|(path, _)| path.len() == 1)
+            .map(|(_, value)| *value)
+            .collect();
+        let value = match (whole.as_slice(), mine.len()) {
+            (_, 0) => current,
+            ([value], 1) => (*value).clone(),
+            ([], _) => {
+                let nested: Vec<FieldAssignment> = mine
+                    .iter()
+                    .map(|(path, value)| (path[1..].to_vec(), *value))
+                    .collect();
+                assign_fields(&format!("{column}.{name}"), current, field_type, &nested)?
+            }
+            _ => {
+                return Err(error(
+                    "42601",
+                    format!("multiple assignments to same column \"{column}.{name}\""),
+                ));
+            }
+        };
+        args.push(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(value)));
+    }
+    Ok(ast::Expr::Function(ast::Function {
+        name: ast::ObjectName(vec![ast::ObjectNamePart::Identifier(ast::Ident::new(
+            "ROW",
+        ))]),
+        uses_odbc_syntax: false,
+        parameters: ast::FunctionArguments::None,
+        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args,
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    }))
+}
+
+/// The planned type `typ` of an UPDATE's SET expression, with the fields of a row
+/// constructor that are untyped literals (`ROW('2024-01-01', NULL)`) typed `unknown`
+/// again (the planned query typed them text), so they convert to the column's field
+/// types the way a bare literal does.
+fn untyped_fields(expr: &ast::Expr, typ: ScalarType) -> ScalarType {
+    let args: Vec<&ast::Expr> = match expr {
+        ast::Expr::Nested(inner) => return untyped_fields(inner, typ),
+        ast::Expr::Tuple(items) => items.iter().collect(),
+        ast::Expr::Function(function)
+            if crate::expr::function_name_of(function) == "row"
+                && let ast::FunctionArguments::List(list) = &function.args =>
+        {
+            let args: Option<Vec<&ast::Expr>> = list
+                .args
+                .iter()
+                .map(|arg| match arg {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Some(e),
+                    _ => None,
+                })
+                .collect();
+            match args {
+                Some(args) => args,
+                None => return typ,
+            }
+        }
+        _ => return typ,
+    };
+    match typ {
+        ScalarType::Record(fields) if fields.len() == args.len() => ScalarType::Record(
+            fields
+                .into_iter()
+                .zip(args)
+                .map(|((name, field), arg)| {
+                    let field = if is_untyped_literal(arg) {
+                        ScalarType::Unknown
+                    } else {
+                        untyped_fields(arg, field)
+                    };
+                    (name, field)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Whether `expr` is the `DEFAULT` keyword (sqlparser reads it as an identifier).
 pub(super) fn is_default(expr: &ast::Expr) -> bool {
     matches!(expr, ast::Expr::Identifier(ident)
@@ -543,13 +678,34 @@ pub(super) fn plan_update(
     let (table, scope) = dml_target(catalog, &update.table, DmlKind::Update)?;
     let arity = table.desc.arity();
     let mut targets: Vec<usize> = Vec::new();
-    let mut values: Vec<&ast::Expr> = Vec::new();
+    let mut values: Vec<ast::Expr> = Vec::new();
+    // `SET person.age = v`: the assignments to fields of each record column.
+    let mut field_assignments: Vec<(usize, Vec<FieldAssignment>)> = Vec::new();
     for assignment in &update.assignments {
         let ast::AssignmentTarget::ColumnName(target) = &assignment.target else {
             return Err(unsupported("multiple-column assignment in UPDATE"));
         };
+        if let [column, fields @ ..] = target.0.as_slice()
+            && !fields.is_empty()
+        {
+            let column = ast::ObjectName(vec![column.clone()]);
+            let index = column_index(table, &column)?;
+            let path = fields
+                .iter()
+                .map(|part| part.as_ident().map(normalize_ident))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| unsupported(format!("assignment to {target}")))?;
+            if is_default(&assignment.value) {
+                return Err(unsupported("assigning DEFAULT to a field of a row"));
+            }
+            match field_assignments.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, list)) => list.push((path, &assignment.value)),
+                None => field_assignments.push((index, vec![(path, &assignment.value)])),
+            }
+            continue;
+        }
         let index = column_index(table, target)?;
-        if targets.contains(&index) {
+        if targets.contains(&index) || field_assignments.iter().any(|(i, _)| *i == index) {
             return Err(error(
                 "42601",
                 format!(
@@ -559,11 +715,24 @@ pub(super) fn plan_update(
             ));
         }
         targets.push(index);
-        values.push(&assignment.value);
+        values.push(assignment.value.clone());
+    }
+    for (index, list) in field_assignments {
+        let column = &table.desc.columns[index];
+        if targets.contains(&index) {
+            return Err(error(
+                "42601",
+                format!("multiple assignments to same column \"{}\"", column.name),
+            ));
+        }
+        let base = ast::Expr::Identifier(ast::Ident::with_quote('"', column.name.as_str()));
+        let value = assign_fields(&column.name, base, &column.typ.scalar, &list)?;
+        targets.push(index);
+        values.push(value);
     }
     // The SET expressions ride along as extra columns of the read, so subqueries in them
     // (and in WHERE) are planned, and decorrelated, like any query.
-    let computed: Vec<&ast::Expr> = values.iter().copied().filter(|v| !is_default(v)).collect();
+    let computed: Vec<&ast::Expr> = values.iter().filter(|v| !is_default(v)).collect();
     let selection = plan_selection(
         catalog,
         table,
@@ -582,7 +751,7 @@ pub(super) fn plan_update(
             let from = if is_untyped_literal(value) {
                 ScalarType::Unknown
             } else {
-                selection.desc.columns[next].typ.scalar.clone()
+                untyped_fields(value, selection.desc.columns[next].typ.scalar.clone())
             };
             let cast = assignment_cast(ScalarExpr::Column(next), &from, column)?;
             next += 1;

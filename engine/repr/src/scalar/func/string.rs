@@ -64,6 +64,10 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
             if from.is_empty() {
                 Ok(Datum::Text(s.clone()))
             } else {
+                if to.len() > from.len() {
+                    let growth = (to.len() - from.len()).saturating_mul(s.matches(&**from).count());
+                    check_length(s.len().saturating_add(growth))?;
+                }
                 Ok(Datum::text(&s.replace(&**from, to)))
             }
         }
@@ -102,7 +106,7 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
                 length,
                 " ",
                 matches!(func, Func::Lpad),
-            )))
+            )?))
         }
         (Func::Lpad | Func::Rpad, [Text(s), length, Text(fill)]) => {
             let length = int_arg(length).ok_or_else(unsupported)?;
@@ -111,7 +115,7 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
                 length,
                 fill,
                 matches!(func, Func::Lpad),
-            )))
+            )?))
         }
         (Func::RegexpMatch, [Text(s), Text(pattern)]) => regexp_match(s, pattern, ""),
         (Func::RegexpMatch, [Text(s), Text(pattern), Text(flags)]) => {
@@ -194,21 +198,41 @@ fn trim<'a>(s: &'a str, chars: &str, side: TrimSide) -> &'a str {
     }
 }
 
-fn pad(s: &str, length: i64, fill: &str, left: bool) -> String {
-    if length <= 0 {
-        return String::new();
+/// The longest text (in bytes) that functions building text from a requested length or
+/// by repetition (`lpad`, `rpad`, `replace`, `regexp_replace`) produce; longer results
+/// fail with Postgres' `requested length too large` instead of exhausting memory.
+pub const MAX_TEXT_BYTES: usize = 100 * 1024 * 1024;
+
+fn check_length(bytes: usize) -> Result<(), EvalError> {
+    if bytes > MAX_TEXT_BYTES {
+        return Err(EvalError::ProgramLimitExceeded(
+            "requested length too large".to_string(),
+        ));
     }
-    let length = length.min(10_000_000) as usize;
+    Ok(())
+}
+
+fn pad(s: &str, length: i64, fill: &str, left: bool) -> Result<String, EvalError> {
+    if length <= 0 {
+        return Ok(String::new());
+    }
+    let length = usize::try_from(length).unwrap_or(usize::MAX);
     let chars = s.chars().count();
     if chars >= length || fill.is_empty() {
-        return take_chars(s, length).to_string();
+        return Ok(take_chars(s, length).to_string());
     }
+    // Every padding character is at most as long as the longest in `fill`.
+    let widest = fill.chars().map(char::len_utf8).max().unwrap_or(1);
+    check_length(
+        s.len()
+            .saturating_add((length - chars).saturating_mul(widest)),
+    )?;
     let padding: String = fill.chars().cycle().take(length - chars).collect();
-    if left {
+    Ok(if left {
         padding + s
     } else {
         format!("{s}{padding}")
-    }
+    })
 }
 
 fn split_part(s: &str, delimiter: &str, n: i64) -> Result<Datum, EvalError> {
@@ -636,8 +660,26 @@ fn regexp_replace(
 ) -> Result<Datum, EvalError> {
     let regex = compile_regex(pattern, flags)?;
     let replacement = translate_replacement(replacement);
-    let limit = if flags.contains('g') { 0 } else { 1 };
-    Ok(Datum::text(&regex.replacen(s, limit, replacement.as_str())))
+    let global = flags.contains('g');
+    // Like `Regex::replacen`, checking the size as the result grows (an empty pattern
+    // with a long replacement multiplies the input).
+    let mut out = String::new();
+    let mut last = 0;
+    for captures in regex.captures_iter(s) {
+        let Some(matched) = captures.get(0) else {
+            continue;
+        };
+        out.push_str(&s[last..matched.start()]);
+        captures.expand(&replacement, &mut out);
+        last = matched.end();
+        check_length(out.len())?;
+        if !global {
+            break;
+        }
+    }
+    out.push_str(&s[last..]);
+    check_length(out.len())?;
+    Ok(Datum::text(&out))
 }
 
 #[cfg(test)]
@@ -655,6 +697,50 @@ mod tests {
 
     fn t(s: &str) -> Datum {
         Datum::text(s)
+    }
+
+    #[test]
+    fn huge_results_fail_instead_of_exhausting_memory() {
+        let too_large = |r: Result<Datum, EvalError>| match r {
+            Err(e @ EvalError::ProgramLimitExceeded(_)) => {
+                assert_eq!(e.to_string(), "requested length too large");
+                assert_eq!(e.code(), "54000");
+            }
+            other => panic!("expected requested length too large, got {other:?}"),
+        };
+        too_large(call(Func::Lpad, &[t("x"), Datum::Int32(2_000_000_000)]));
+        too_large(call(Func::Rpad, &[t("x"), Datum::Int64(i64::MAX), t("é")]));
+        let long = "x".repeat(20_000);
+        too_large(call(Func::Replace, &[t(&long), t("x"), t(&long)]));
+        too_large(call(
+            Func::RegexpReplace,
+            &[t(&long), t(""), t(&long), t("g")],
+        ));
+        // Below the limit everything is as before.
+        assert_eq!(
+            text(Func::Lpad, &[t("ab"), Datum::Int32(5), t("é")]),
+            "éééab"
+        );
+        assert_eq!(text(Func::Rpad, &[t("ab"), Datum::Int32(-3)]), "");
+        assert_eq!(
+            text(Func::Replace, &[t("abab"), t("b"), t("xyz")]),
+            "axyzaxyz"
+        );
+        assert_eq!(
+            text(
+                Func::RegexpReplace,
+                &[t("abab"), t("(b)"), t("<\\1>"), t("g")]
+            ),
+            "a<b>a<b>"
+        );
+        assert_eq!(
+            text(Func::RegexpReplace, &[t("abab"), t("b"), t("-")]),
+            "a-ab"
+        );
+        assert_eq!(
+            text(Func::RegexpReplace, &[t("ab"), t(""), t("-"), t("g")]),
+            "-a-b-"
+        );
     }
 
     #[test]
