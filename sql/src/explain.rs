@@ -202,6 +202,9 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
             limit,
             ..
         } => window(partition, order, *func, *limit),
+        Plan::Windows { time, kind, .. } => {
+            format!("Windows time={} {}", expr(time), window_kind(kind))
+        }
         Plan::Distinct { .. } => "Distinct".into(),
         Plan::Threshold { .. } => "Threshold".into(),
         Plan::Negate { .. } => "Negate".into(),
@@ -210,6 +213,28 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
     line(out, depth, &text);
     for child in plan.children() {
         write_dataflow(out, child, depth + 1, catalog);
+    }
+}
+
+/// `tumble size=10s`, `hop slide=2s size=10s`, `cumulate step=2s max=10s`.
+pub fn window_kind(kind: &laaster_repr::plan::WindowKind) -> String {
+    use laaster_repr::plan::WindowKind;
+    let span = |micros: i64| {
+        if micros % 1_000_000 == 0 {
+            format!("{}s", micros / 1_000_000)
+        } else {
+            format!("{micros}us")
+        }
+    };
+    match *kind {
+        WindowKind::Tumble { size, offset: 0 } => format!("tumble size={}", span(size)),
+        WindowKind::Tumble { size, offset } => {
+            format!("tumble size={} offset={}", span(size), span(offset))
+        }
+        WindowKind::Hop { slide, size } => format!("hop slide={} size={}", span(slide), span(size)),
+        WindowKind::Cumulate { step, max } => {
+            format!("cumulate step={} max={}", span(step), span(max))
+        }
     }
 }
 

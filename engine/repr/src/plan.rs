@@ -86,6 +86,16 @@ pub enum Plan {
         func: WindowFunc,
         limit: Option<u64>,
     },
+    /// Event-time windows (Flink's window table functions TUMBLE, HOP, CUMULATE):
+    /// each row whose `time` (a TIMESTAMP expression over the row) is not NULL becomes
+    /// one row per window containing that time, with `window_start`, `window_end` and
+    /// `window_time` (= end - 1 ms) appended. A NULL time drops the row.
+    /// State: none. Cost: O(windows per row) per change.
+    Windows {
+        input: Box<Plan>,
+        time: ScalarExpr,
+        kind: WindowKind,
+    },
     /// Each distinct row once. State: arranged input. Cost: O(1) amortized per change.
     Distinct { input: Box<Plan> },
     /// Keeps rows with positive multiplicity, clamping negatives to absent
@@ -95,6 +105,79 @@ pub enum Plan {
     Negate { input: Box<Plan> },
     /// Concatenation of same-arity inputs (`UNION ALL`). State: none.
     Union { inputs: Vec<Plan> },
+}
+
+/// The shape of event-time windows; all lengths in microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WindowKind {
+    /// Fixed windows `[k·size + offset, (k+1)·size + offset)`.
+    Tumble { size: i64, offset: i64 },
+    /// Windows of `size` starting every `slide`; a row is in `size / slide` of them.
+    Hop { slide: i64, size: i64 },
+    /// Windows starting at multiples of `max` that grow by `step` up to `max`.
+    Cumulate { step: i64, max: i64 },
+}
+
+impl WindowKind {
+    /// The `(start, end)` of every window containing `time` (microseconds), earliest
+    /// start first. Empty when a length is not positive or the bounds overflow.
+    pub fn windows(&self, time: i64) -> Vec<(i64, i64)> {
+        let floor = |t: i64, size: i64, offset: i64| -> Option<i64> {
+            let shifted = t.checked_sub(offset)?;
+            shifted
+                .checked_sub(shifted.rem_euclid(size))?
+                .checked_add(offset)
+        };
+        let mut out = Vec::new();
+        match *self {
+            WindowKind::Tumble { size, offset } if size > 0 => {
+                if let Some(start) = floor(time, size, offset)
+                    && let Some(end) = start.checked_add(size)
+                {
+                    out.push((start, end));
+                }
+            }
+            WindowKind::Hop { slide, size } if slide > 0 && size > 0 => {
+                // The last window starting at or before `time`, then earlier ones while
+                // they still contain it.
+                let Some(mut start) = floor(time, slide, 0) else {
+                    return out;
+                };
+                while let Some(end) = start.checked_add(size) {
+                    if end <= time {
+                        break;
+                    }
+                    out.push((start, end));
+                    match start.checked_sub(slide) {
+                        Some(previous) => start = previous,
+                        None => break,
+                    }
+                }
+                out.reverse();
+            }
+            WindowKind::Cumulate { step, max } if step > 0 && max > 0 => {
+                let Some(start) = floor(time, max, 0) else {
+                    return out;
+                };
+                let mut end = match floor(time, step, 0).and_then(|f| f.checked_add(step)) {
+                    Some(end) => end,
+                    None => return out,
+                };
+                while let Some(limit) = start.checked_add(max) {
+                    if end > limit {
+                        break;
+                    }
+                    out.push((start, end));
+                    match end.checked_add(step) {
+                        Some(next) => end = next,
+                        None => break,
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
 }
 
 /// Which rows of a join survive without a partner.
@@ -336,6 +419,7 @@ impl Plan {
                 ..
             } => group_key.len() + aggregates.len(),
             Plan::Window { input, .. } => input.arity() + 1,
+            Plan::Windows { input, .. } => input.arity() + 3,
             Plan::TopK { input, .. }
             | Plan::Distinct { input }
             | Plan::Threshold { input }
@@ -372,6 +456,7 @@ impl Plan {
             | Plan::Reduce { input, .. }
             | Plan::TopK { input, .. }
             | Plan::Window { input, .. }
+            | Plan::Windows { input, .. }
             | Plan::Distinct { input }
             | Plan::Threshold { input }
             | Plan::Negate { input } => vec![input],
@@ -428,6 +513,42 @@ mod tests {
             )])
             .project(vec![1]);
         assert_eq!(mfp.evaluate(&[Datum::Int64(0)]), Ok(None));
+    }
+
+    #[test]
+    fn window_bounds_follow_flink() {
+        let second = 1_000_000;
+        let tumble = WindowKind::Tumble {
+            size: 10 * second,
+            offset: 0,
+        };
+        assert_eq!(
+            tumble.windows(12 * second),
+            vec![(10 * second, 20 * second)]
+        );
+        assert_eq!(tumble.windows(-1), vec![(-10 * second, 0)]);
+        let hop = WindowKind::Hop {
+            slide: 2 * second,
+            size: 10 * second,
+        };
+        let windows = hop.windows(11 * second);
+        assert_eq!(windows.len(), 5);
+        assert_eq!(windows[0], (2 * second, 12 * second));
+        assert_eq!(windows[4], (10 * second, 20 * second));
+        let cumulate = WindowKind::Cumulate {
+            step: 2 * second,
+            max: 10 * second,
+        };
+        assert_eq!(
+            cumulate.windows(13 * second),
+            vec![
+                (10 * second, 14 * second),
+                (10 * second, 16 * second),
+                (10 * second, 18 * second),
+                (10 * second, 20 * second)
+            ]
+        );
+        assert!(WindowKind::Hop { slide: 0, size: 1 }.windows(5).is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Map-filter-project: evaluates a [`MapFilterProject`] on every row.
 
-use laaster_repr::plan::MapFilterProject;
+use laaster_repr::plan::{MapFilterProject, WindowKind};
+use laaster_repr::{Datum, EvalError, Row, ScalarExpr};
 
 use super::{Rendered, split_results};
 
@@ -22,6 +23,39 @@ pub fn render_mfp<'s>(input: Rendered<'s>, mfp: MapFilterProject) -> Rendered<'s
     let results = input
         .oks
         .flat_map(move |row| mfp.evaluate(&row).transpose());
+    let (oks, errs) = split_results(results);
+    Rendered {
+        oks,
+        errs: input.errs.concat(errs),
+    }
+}
+
+/// Appends `window_start`, `window_end`, `window_time` for every window containing the
+/// row's time; see [`laaster_repr::plan::Plan::Windows`].
+pub fn render_windows<'s>(input: Rendered<'s>, time: ScalarExpr, kind: WindowKind) -> Rendered<'s> {
+    let results = input.oks.flat_map(move |row| {
+        let (micros, timestamp): (i64, fn(i64) -> Datum) = match time.eval(&row) {
+            Ok(Datum::Timestamp(t)) => (t, Datum::Timestamp),
+            Ok(Datum::TimestampTz(t)) => (t, Datum::TimestampTz),
+            Ok(Datum::Null) => return Vec::new(),
+            Ok(other) => {
+                return vec![Err(EvalError::Other(format!(
+                    "window time column must be a timestamp, got {other:?}"
+                )))];
+            }
+            Err(error) => return vec![Err(error)],
+        };
+        kind.windows(micros)
+            .into_iter()
+            .map(|(start, end)| {
+                let mut datums = row.to_vec();
+                datums.push(timestamp(start));
+                datums.push(timestamp(end));
+                datums.push(timestamp(end - 1_000));
+                Ok(Row::new(datums))
+            })
+            .collect()
+    });
     let (oks, errs) = split_results(results);
     Rendered {
         oks,

@@ -111,6 +111,10 @@ impl<'s> RenderContext<'s> {
                 let input = self.render(input);
                 topk::render_window(input, partition.clone(), order.clone(), *func, *limit)
             }
+            Plan::Windows { input, time, kind } => {
+                let input = self.render(input);
+                mfp::render_windows(input, time.clone(), *kind)
+            }
             Plan::Distinct { input } => {
                 let input = self.render(input);
                 Rendered {
