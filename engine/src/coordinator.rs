@@ -57,6 +57,10 @@ pub(crate) enum Request {
     CancelSubscribe {
         id: u64,
     },
+    SourceStatus {
+        name: String,
+        reply: Sender<Result<SourceStatus, ErrorResponse>>,
+    },
     Shutdown,
 }
 
@@ -148,6 +152,18 @@ impl Session {
         Ok(())
     }
 
+    /// Whether a source table's connector is exhausted, and how many rows it produced.
+    pub fn source_status(&mut self, name: &str) -> Result<SourceStatus, ErrorResponse> {
+        let (reply, response) = crossbeam_channel::bounded(1);
+        self.requests
+            .send(Request::SourceStatus {
+                name: name.to_string(),
+                reply,
+            })
+            .map_err(|_| engine_gone())?;
+        response.recv().map_err(|_| engine_gone())?
+    }
+
     /// Inserts rows (in the table's column order, already typed) without SQL parsing —
     /// the fast path for programs and benchmarks. Returns the number of rows.
     pub fn insert_rows(&mut self, table: &str, rows: Vec<Row>) -> Result<u64, ErrorResponse> {
@@ -172,6 +188,24 @@ pub(crate) struct SubscribeState {
     pub reported: Option<Timestamp>,
 }
 
+/// How far a source's readers have got.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SourceProgress {
+    /// Workers whose reader is exhausted.
+    pub workers_done: usize,
+    /// Rows emitted by the exhausted readers.
+    pub emitted: u64,
+}
+
+/// The state of a source table's connector, as [`Session::source_status`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceStatus {
+    /// Every worker's reader is exhausted (a bounded source has produced all its rows).
+    pub done: bool,
+    /// Rows produced by the exhausted readers.
+    pub emitted: u64,
+}
+
 /// Answers gathered for one peek.
 struct PeekState {
     answers: usize,
@@ -192,6 +226,8 @@ pub(crate) struct Coordinator {
     /// One past the latest time anything was written at.
     pub written_upper: Timestamp,
     pub subscribes: HashMap<u64, SubscribeState>,
+    /// Source tables and how far their readers have got.
+    pub sources: HashMap<laaster_repr::plan::GlobalId, SourceProgress>,
     pub next_request_id: u64,
     pub requests: Sender<Request>,
     peeks: BTreeMap<u64, PeekState>,
@@ -220,6 +256,7 @@ impl Coordinator {
             dirty: false,
             written_upper: frontier,
             subscribes: HashMap::new(),
+            sources: HashMap::new(),
             next_request_id: 1,
             requests,
             peeks: BTreeMap::new(),
@@ -232,7 +269,7 @@ impl Coordinator {
     fn run(&mut self, requests: Receiver<Request>) {
         let responses = self.workers.responses.clone();
         loop {
-            let watching = !self.subscribes.is_empty() || self.dirty;
+            let watching = !self.subscribes.is_empty() || self.dirty || !self.sources.is_empty();
             let timeout = if watching {
                 self.config.tick
             } else {
@@ -250,7 +287,7 @@ impl Coordinator {
                 },
                 default(timeout) => {}
             }
-            if !self.subscribes.is_empty() || self.dirty {
+            if !self.subscribes.is_empty() || self.dirty || !self.sources.is_empty() {
                 self.tick();
             }
         }
@@ -273,6 +310,16 @@ impl Coordinator {
                     self.workers
                         .broadcast(Command::CancelSubscribe { subscribe_id: id });
                 }
+            }
+            Request::SourceStatus { name, reply } => {
+                let status = laaster_sql::Catalog::get(&self.catalog, &name)
+                    .and_then(|item| self.sources.get(&item.id))
+                    .map(|progress| SourceStatus {
+                        done: progress.workers_done >= self.workers.commands.len(),
+                        emitted: progress.emitted,
+                    })
+                    .ok_or_else(|| ErrorResponse::new("42P01", format!("source table \"{name}\" does not exist")));
+                let _ = reply.send(status);
             }
             Request::Shutdown => {}
         }
@@ -344,7 +391,9 @@ impl Coordinator {
 
     /// A timestamp at which every input is complete and every earlier write is visible.
     pub(crate) fn read_timestamp(&mut self) -> Timestamp {
-        if self.dirty {
+        // Sources write at the current time without telling the coordinator: a read
+        // closes it so it sees what they produced.
+        if self.dirty || !self.sources.is_empty() {
             let to = now_millis().max(self.frontier + 1).max(self.written_upper);
             self.advance_to(to);
         }
@@ -416,6 +465,12 @@ impl Coordinator {
                             state.error.get_or_insert_with(|| error.into());
                         }
                     }
+                }
+            }
+            Response::SourceDone { id, emitted, .. } => {
+                if let Some(progress) = self.sources.get_mut(&id) {
+                    progress.workers_done += 1;
+                    progress.emitted += emitted;
                 }
             }
             Response::WorkerFailed { worker, message } => {

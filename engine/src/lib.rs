@@ -51,12 +51,13 @@
 //! ```
 
 mod catalog;
+mod connector;
 mod constant;
 mod coordinator;
 mod result;
 mod sequence;
 mod subscribe;
 
-pub use coordinator::{Engine, EngineConfig, Session};
+pub use coordinator::{Engine, EngineConfig, Session, SourceStatus};
 pub use laaster_repr::{ErrorResponse, Row, Timestamp};
 pub use result::{ExecuteResult, FeedEnded, RowSet, SubscribeEvent, Subscription};

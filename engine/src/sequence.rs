@@ -78,6 +78,7 @@ impl Sequencer<'_> {
                     .broadcast(Command::CreateTable { id, name });
                 Ok(command("CREATE TABLE"))
             }
+            StatementPlan::CreateSource(source) => self.create_source(source, sql),
             StatementPlan::CreateView {
                 name,
                 materialized,
@@ -220,6 +221,43 @@ impl Sequencer<'_> {
                 0,
             )),
         }
+    }
+
+    fn create_source(
+        &mut self,
+        source: laaster_sql::plans::CreateSourcePlan,
+        sql: &str,
+    ) -> Result<ExecuteResult, ErrorResponse> {
+        if self.exists(&source.name, source.if_not_exists)? {
+            return Ok(command("CREATE TABLE"));
+        }
+        let connector = crate::connector::source_connector(&source)?;
+        let id = self.coordinator.catalog.allocate_id();
+        self.coordinator.catalog.insert(CatalogItem {
+            id,
+            name: source.name.clone(),
+            kind: ItemKind::Source,
+            desc: source.desc.clone(),
+            create_sql: if source.create_sql.is_empty() {
+                sql.to_string()
+            } else {
+                source.create_sql.clone()
+            },
+            query_sql: None,
+            uses: Vec::new(),
+            table: None,
+        });
+        self.coordinator.sources.insert(id, crate::coordinator::SourceProgress::default());
+        self.coordinator.workers.broadcast(Command::CreateSource {
+            id,
+            name: source.name,
+            spec: Arc::new(laaster_dataflow::source::SourceSpec {
+                connector,
+                physical_arity: source.physical_arity,
+                computed: source.computed,
+            }),
+        });
+        Ok(command("CREATE TABLE"))
     }
 
     /// Inserts typed rows into a table by name (the programmatic fast path).
@@ -418,6 +456,7 @@ impl Sequencer<'_> {
             ItemKind::Table => "DROP TABLE",
             ItemKind::View => "DROP VIEW",
             ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
+            ItemKind::Source => "DROP TABLE",
         };
         // Everything that depends on the dropped items, transitively.
         let mut doomed: BTreeSet<GlobalId> = ids.iter().copied().collect();
@@ -469,6 +508,7 @@ impl Sequencer<'_> {
     }
 
     fn drop_item(&mut self, id: GlobalId) {
+        self.coordinator.sources.remove(&id);
         if let Some(item) = self.coordinator.catalog.remove(id)
             && item.kind != ItemKind::View
         {

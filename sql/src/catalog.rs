@@ -23,6 +23,9 @@ pub enum ItemKind {
     View,
     /// A materialized view: a dataflow keeps its result up to date and arranged.
     MaterializedView,
+    /// A source table: append-only rows from a connector (`WITH ('connector' = ...)`);
+    /// INSERT/UPDATE/DELETE are refused.
+    Source,
 }
 
 impl ItemKind {
@@ -32,6 +35,7 @@ impl ItemKind {
             ItemKind::Table => "table",
             ItemKind::View => "view",
             ItemKind::MaterializedView => "materialized view",
+            ItemKind::Source => "source table",
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum StatementPlan {
         if_not_exists: bool,
         create_sql: String,
     },
+    /// `CREATE TABLE name (...) WITH ('connector' = ...)`: a table fed by a connector.
+    CreateSource(CreateSourcePlan),
     CreateView {
         name: String,
         materialized: bool,
@@ -94,4 +96,26 @@ pub enum StatementPlan {
     Explain {
         text: String,
     },
+}
+
+/// A source table: the connector produces the first `physical_arity` columns; computed
+/// columns (`c AS expr`) follow, evaluated over the physical row; the watermark, if
+/// declared, is an expression over the full row (e.g. `ts - INTERVAL '4' SECOND`) whose
+/// running maximum bounds the event time of rows still to come.
+#[derive(Clone, Debug)]
+pub struct CreateSourcePlan {
+    pub name: String,
+    /// All columns: physical, then computed.
+    pub desc: RelationDesc,
+    pub physical_arity: usize,
+    /// One expression per computed column, over the physical row, in column order.
+    pub computed: Vec<ScalarExpr>,
+    /// `(event-time column, watermark expression over the full row)`.
+    pub watermark: Option<(usize, ScalarExpr)>,
+    /// The `connector` option's value, lower-cased (`nexmark`, `datagen`, ...).
+    pub connector: String,
+    /// Every other WITH option, in order, keys as written.
+    pub options: Vec<(String, String)>,
+    pub if_not_exists: bool,
+    pub create_sql: String,
 }

@@ -14,6 +14,13 @@ pub enum Command {
         id: GlobalId,
         name: String,
     },
+    /// Create a source table: its input, arrangement, and this worker's reader of the
+    /// connector, which feeds the input at the current time until exhausted.
+    CreateSource {
+        id: GlobalId,
+        name: String,
+        spec: Arc<crate::source::SourceSpec>,
+    },
     /// Install a dataflow that maintains `plan` and arranges its result as the
     /// collection `id` (a materialized view). It reads its inputs as of `as_of`.
     CreateView {
@@ -86,6 +93,12 @@ pub enum Response {
         updates: Vec<(Row, Timestamp, Diff)>,
         error: Option<EvalError>,
         upper: Option<Timestamp>,
+    },
+    /// This worker's reader of source `id` is exhausted after emitting `emitted` rows.
+    SourceDone {
+        id: GlobalId,
+        worker: usize,
+        emitted: u64,
     },
     /// A worker panicked (a bug, never user input): the engine can no longer answer
     /// and must be restarted. The message is the panic's.

@@ -16,6 +16,7 @@
 
 pub mod command;
 pub mod render;
+pub mod source;
 pub mod worker;
 
 pub use command::{Command, Response};

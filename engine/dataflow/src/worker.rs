@@ -19,7 +19,7 @@ use differential_dataflow::AsCollection;
 use differential_dataflow::input::InputSession;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, cursor_list};
-use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::plan::{GlobalId, MapFilterProject, Plan};
 use laaster_repr::{Diff, EvalError, Row, Timestamp};
 use timely::WorkerConfig;
 use timely::dataflow::channels::pact::Pipeline;
@@ -30,6 +30,7 @@ use timely::worker::Worker;
 
 use crate::command::{Command, Response};
 use crate::render::{ErrTrace, RenderContext, Rendered, RowTrace};
+use crate::source::SourceReader;
 
 /// The coordinator's side of the running workers.
 pub struct WorkerHandles {
@@ -166,6 +167,8 @@ struct WorkerState {
     collections: BTreeMap<GlobalId, Collection>,
     peeks: Vec<PendingPeek>,
     subscribes: BTreeMap<u64, ActiveSubscribe>,
+    /// This worker's readers of source tables still producing.
+    sources: BTreeMap<GlobalId, SourceReader>,
     input_time: Timestamp,
     responses: Sender<Response>,
 }
@@ -178,6 +181,7 @@ pub fn run_worker(worker: &mut Worker, commands: Receiver<Command>, responses: S
         collections: BTreeMap::new(),
         peeks: Vec::new(),
         subscribes: BTreeMap::new(),
+        sources: BTreeMap::new(),
         input_time: 0,
         responses,
     };
@@ -189,7 +193,8 @@ pub fn run_worker(worker: &mut Worker, commands: Receiver<Command>, responses: S
                 Err(TryRecvError::Empty) => break,
             }
         }
-        let busy = !state.peeks.is_empty();
+        state.produce_sources();
+        let busy = !state.peeks.is_empty() || !state.sources.is_empty();
         worker.step_or_park(if busy {
             Some(Duration::ZERO)
         } else {
@@ -219,6 +224,38 @@ impl WorkerState {
                 input.advance_to(self.input_time);
                 input.flush();
                 self.inputs.insert(id, input);
+                self.collections.insert(
+                    id,
+                    Collection {
+                        oks,
+                        errs,
+                        dataflow: None,
+                    },
+                );
+            }
+            Command::CreateSource { id, name, spec } => {
+                let mut input = InputSession::new();
+                let physical_arity = spec.physical_arity;
+                let computed = spec.computed.clone();
+                let (oks, errs) = worker.dataflow_named(&format!("source {name}"), |scope| {
+                    let rows = input.to_collection(scope);
+                    let errs = Vec::<(EvalError, Timestamp, Diff)>::new();
+                    let errs = timely::dataflow::operators::vec::ToStream::to_stream(errs, scope)
+                        .as_collection();
+                    let mfp = MapFilterProject::identity(physical_arity)
+                        .map(computed.iter().cloned())
+                        .project((0..physical_arity + computed.len()).collect());
+                    let rendered = crate::render::mfp::render_mfp(Rendered { oks: rows, errs }, mfp);
+                    (
+                        rendered.oks.arrange_by_self_named("source").trace,
+                        rendered.errs.arrange_by_self_named("source errors").trace,
+                    )
+                });
+                input.advance_to(self.input_time);
+                input.flush();
+                self.inputs.insert(id, input);
+                self.sources
+                    .insert(id, SourceReader::new(&spec, self.index, worker.peers()));
                 self.collections.insert(
                     id,
                     Collection {
@@ -290,6 +327,7 @@ impl WorkerState {
             }
             Command::Drop { id } => {
                 self.inputs.remove(&id);
+                self.sources.remove(&id);
                 if let Some(collection) = self.collections.remove(&id)
                     && let Some(dataflow) = collection.dataflow
                 {
@@ -315,6 +353,36 @@ impl WorkerState {
             }
             Command::InjectFailure => panic!("injected failure"),
             Command::Shutdown => {}
+        }
+    }
+
+    /// Lets every active source produce one batch into its input at the current time.
+    fn produce_sources(&mut self) {
+        const BATCH: usize = 4096;
+        let mut finished = Vec::new();
+        let mut rows = Vec::with_capacity(BATCH);
+        for (&id, reader) in self.sources.iter_mut() {
+            rows.clear();
+            let more = reader.produce(BATCH, &mut rows);
+            if let Some(input) = self.inputs.get_mut(&id) {
+                for row in rows.drain(..) {
+                    input.update(row, 1);
+                }
+                if !more {
+                    input.flush();
+                }
+            }
+            if !more {
+                finished.push((id, reader.emitted));
+            }
+        }
+        for (id, emitted) in finished {
+            self.sources.remove(&id);
+            let _ = self.responses.send(Response::SourceDone {
+                id,
+                worker: self.index,
+                emitted,
+            });
         }
     }
 

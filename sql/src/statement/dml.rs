@@ -82,6 +82,14 @@ fn resolve_table<'a>(
             "42809",
             format!("cannot change materialized view \"{}\"", item.name),
         )),
+        ItemKind::Source => Err(PlanError::Response(
+            laaster_repr::ErrorResponse::new(
+                "42809",
+                format!("cannot {} source table \"{}\"", kind.verb(), item.name),
+            )
+            .with_detail("Its rows come from its connector; a source table is append-only.")
+            .with_hint("Write to a table without a connector, or to the connector's system."),
+        )),
     }
 }
 
