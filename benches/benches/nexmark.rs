@@ -1,0 +1,202 @@
+//! The Nexmark runner: Flink's query texts on Laaster's `nexmark` source connector.
+//!
+//! ```text
+//! cargo bench -p laaster-benches --bench nexmark -- --query q5 --events 10000000 --workers 2
+//!     [--queries-dir ../shared/nexmark/flink-queries] [--query q0,q1,...|all]
+//! ```
+//!
+//! For each query it runs, unmodified, `ddl_gen.sql` + `ddl_views.sql` and the query file,
+//! substituting only the `${...}` placeholders and the sink: the query's
+//! `CREATE TABLE ... WITH ('connector' = 'blackhole')` is skipped and its
+//! `INSERT INTO sink SELECT ...` becomes `CREATE MATERIALIZED VIEW sink AS SELECT ...`.
+//! It times from creating the source until the view has absorbed every event (the
+//! source is exhausted and a read of the view after that returns), and prints one line:
+//!
+//! `laaster query=q5 events=N workers=W wall_s=.. cpu_s=.. events_per_s=.. events_per_cpu_s=.. peak_rss_mb=..`
+//!
+//! Queries that Laaster cannot run yet print `laaster query=qN skipped reason="..."`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use laaster_engine::{Engine, EngineConfig, ExecuteResult};
+
+struct Options {
+    queries: Vec<String>,
+    events: u64,
+    workers: usize,
+    dir: PathBuf,
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        queries: vec!["q0".into()],
+        events: 1_000_000,
+        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/nexmark/flink-queries"),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--query" => {
+                options.queries = if value == "all" {
+                    (0..=22).map(|q| format!("q{q}")).collect()
+                } else {
+                    value.split(',').map(str::to_string).collect()
+                }
+            }
+            "--events" => options.events = value.parse().unwrap_or(options.events),
+            "--workers" => options.workers = value.parse().unwrap_or(options.workers),
+            "--queries-dir" => options.dir = PathBuf::from(value),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    options
+}
+
+/// Replaces Flink's `${...}` placeholders.
+fn substitute(text: &str, events: u64) -> String {
+    text.replace("${TPS}", "10000000")
+        .replace("${EVENTS_NUM}", &events.to_string())
+        .replace("${PERSON_PROPORTION}", "1")
+        .replace("${AUCTION_PROPORTION}", "3")
+        .replace("${BID_PROPORTION}", "46")
+        .replace("${NEXMARK_TABLE}", "datagen")
+}
+
+/// Splits a script into statements at top-level semicolons, dropping `--` comments.
+fn statements(text: &str) -> Vec<String> {
+    let without_comments: String = text
+        .lines()
+        .map(|line| match line.find("--") {
+            Some(at) if !line[..at].contains('\'') => &line[..at],
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Rewrites the query file's sink: blackhole tables are dropped, `INSERT INTO sink`
+/// becomes a materialized view. Returns the statements and the sink's name.
+fn rewrite_query(text: &str) -> (Vec<String>, Option<String>) {
+    let mut out = Vec::new();
+    let mut sink = None;
+    for statement in statements(text) {
+        let upper = statement.to_uppercase();
+        if upper.starts_with("CREATE TABLE") && upper.contains("'BLACKHOLE'") {
+            continue;
+        }
+        if upper.starts_with("INSERT INTO") {
+            let rest = statement["INSERT INTO".len()..].trim_start();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let query = rest[name.len()..].trim_start();
+            out.push(format!("CREATE MATERIALIZED VIEW {name} AS {query}"));
+            sink = Some(name);
+            continue;
+        }
+        out.push(statement);
+    }
+    (out, sink)
+}
+
+/// CPU seconds used by this process so far (user + system).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses).
+    let Some(rest) = stat.rsplit(')').next() else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory of this process in MiB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn run_query(options: &Options, query: &str) -> Result<String, String> {
+    let read = |name: &str| {
+        std::fs::read_to_string(options.dir.join(name))
+            .map_err(|e| format!("cannot read {}: {e}", options.dir.join(name).display()))
+    };
+    let ddl = substitute(&read("ddl_gen.sql")?, options.events);
+    let views = substitute(&read("ddl_views.sql")?, options.events);
+    let (query_statements, sink) = rewrite_query(&substitute(&read(&format!("{query}.sql"))?, options.events));
+    let sink = sink.ok_or_else(|| "the query file has no INSERT INTO".to_string())?;
+
+    let engine = Engine::start(EngineConfig {
+        workers: options.workers,
+        ..EngineConfig::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let mut session = engine.session();
+    let cpu_start = cpu_seconds();
+    let start = Instant::now();
+    for statement in statements(&ddl).iter().chain(&statements(&views)).chain(&query_statements) {
+        session
+            .execute(statement)
+            .map_err(|e| format!("{}", e.message.replace('"', "'")))?;
+    }
+    loop {
+        let status = session.source_status("datagen").map_err(|e| e.to_string())?;
+        if status.done {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let results = session
+        .execute(&format!("SELECT count(*) FROM {sink}"))
+        .map_err(|e| e.message.replace('"', "'"))?;
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_start;
+    let rows = match results.first() {
+        Some(ExecuteResult::Rows(rows)) => rows.to_text().first().and_then(|r| r.first().cloned()).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let events = options.events as f64;
+    Ok(format!(
+        "laaster query={query} events={} workers={} wall_s={wall:.3} cpu_s={cpu:.3} events_per_s={:.0} events_per_cpu_s={:.0} peak_rss_mb={:.0} result_rows={rows}",
+        options.events,
+        options.workers,
+        events / wall,
+        events / cpu.max(1e-9),
+        peak_rss_mb()
+    ))
+}
+
+fn main() {
+    let options = parse_options();
+    for query in &options.queries {
+        match run_query(&options, query) {
+            Ok(line) => println!("{line}"),
+            Err(reason) => println!("laaster query={query} skipped reason=\"{reason}\""),
+        }
+    }
+}
