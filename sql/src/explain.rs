@@ -145,6 +145,9 @@ fn write_logical(out: &mut String, plan: &LogicalPlan, depth: usize) {
             limit,
             ..
         } => window(partition, order, *func, *limit),
+        LogicalPlan::Windows { time, kind, .. } => {
+            format!("Windows time={} {}", expr(time), window_kind(kind))
+        }
         LogicalPlan::Distinct { .. } => "Distinct".into(),
         LogicalPlan::Threshold { .. } => "Threshold".into(),
         LogicalPlan::Negate { .. } => "Negate".into(),

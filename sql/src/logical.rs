@@ -9,7 +9,7 @@
 //! [`Plan`]: laaster_repr::plan::Plan
 
 use laaster_repr::plan::{
-    AggregateExpr, GlobalId, JoinKind, MapFilterProject, SortKey, WindowFunc,
+    AggregateExpr, GlobalId, JoinKind, MapFilterProject, SortKey, WindowFunc, WindowKind,
 };
 use laaster_repr::{Diff, Row, ScalarExpr};
 
@@ -81,6 +81,14 @@ pub enum LogicalPlan {
         func: WindowFunc,
         limit: Option<u64>,
     },
+    /// Event-time windows (TUMBLE, HOP, CUMULATE): one row per window containing
+    /// `time`, with `window_start`, `window_end`, `window_time` appended (see
+    /// `Plan::Windows`).
+    Windows {
+        input: Box<LogicalPlan>,
+        time: ScalarExpr,
+        kind: WindowKind,
+    },
     Distinct {
         input: Box<LogicalPlan>,
     },
@@ -110,6 +118,7 @@ impl LogicalPlan {
                 ..
             } => group_key.len() + aggregates.len(),
             LogicalPlan::Window { input, .. } => input.arity() + 1,
+            LogicalPlan::Windows { input, .. } => input.arity() + 3,
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::TopK { input, .. }
             | LogicalPlan::Distinct { input }
@@ -204,6 +213,7 @@ impl LogicalPlan {
             | LogicalPlan::Reduce { input, .. }
             | LogicalPlan::TopK { input, .. }
             | LogicalPlan::Window { input, .. }
+            | LogicalPlan::Windows { input, .. }
             | LogicalPlan::Distinct { input }
             | LogicalPlan::Threshold { input }
             | LogicalPlan::Negate { input } => vec![input],
@@ -223,6 +233,7 @@ impl LogicalPlan {
             | LogicalPlan::Reduce { input, .. }
             | LogicalPlan::TopK { input, .. }
             | LogicalPlan::Window { input, .. }
+            | LogicalPlan::Windows { input, .. }
             | LogicalPlan::Distinct { input }
             | LogicalPlan::Threshold { input }
             | LogicalPlan::Negate { input } => vec![input],
@@ -236,6 +247,7 @@ impl LogicalPlan {
         match self {
             LogicalPlan::Map { exprs, .. } => exprs.iter().for_each(f),
             LogicalPlan::Filter { predicates, .. } => predicates.iter().for_each(f),
+            LogicalPlan::Windows { time, .. } => f(time),
             LogicalPlan::Mfp { mfp, .. } => {
                 mfp.expressions.iter().chain(&mfp.predicates).for_each(f)
             }

@@ -109,6 +109,11 @@ fn lower_node(plan: &LogicalPlan) -> Plan {
             func: *func,
             limit: *limit,
         },
+        LogicalPlan::Windows { input, time, kind } => Plan::Windows {
+            input: Box::new(lower_node(input)),
+            time: time.clone(),
+            kind: *kind,
+        },
         LogicalPlan::Distinct { input } => Plan::Distinct {
             input: Box::new(lower_node(input)),
         },

@@ -3,7 +3,8 @@
 //! Input: a script of one or more statements separated by semicolons. Output: one
 //! [`ParsedStatement`] per statement, holding the [`Statement`] and the statement's own
 //! text. Standard SQL is parsed by sqlparser with [`LaasterDialect`] (Postgres' dialect
-//! plus backtick identifiers); the statements sqlparser does not know are parsed here
+//! plus backtick identifiers, row types, Flink's computed columns and `WATERMARK FOR` in
+//! CREATE TABLE, and `TABLE name` arguments of window table functions); the statements sqlparser does not know are parsed here
 //! with sqlparser's [`Parser`] API: `SUBSCRIBE`, `EXPLAIN [stage] [PLAN FOR]`, and the
 //! `SHOW` forms Laaster answers (`TABLES`, `[MATERIALIZED] VIEWS`, `COLUMNS FROM`,
 //! `CREATE TABLE|VIEW|MATERIALIZED VIEW`).
@@ -25,7 +26,7 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer, TokenizerError};
 
-pub use dialect::LaasterDialect;
+pub use dialect::{LaasterDialect, parse_watermark};
 
 use crate::catalog::ItemKind;
 use crate::error::PlanError;

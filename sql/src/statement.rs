@@ -13,6 +13,7 @@
 
 mod ddl;
 mod dml;
+mod source;
 #[cfg(test)]
 mod tests;
 
@@ -125,7 +126,7 @@ fn plan_show(catalog: &dyn Catalog, show: &ShowStatement) -> Result<StatementPla
         }),
         ShowStatement::Create { kind, name } => {
             let item = resolve_item(catalog, name)?;
-            if item.kind != *kind {
+            if !kind_matches(item.kind, *kind) {
                 return Err(PlanError::WrongObjectKind {
                     name: item.name.clone(),
                     expected: kind.name(),
@@ -158,7 +159,9 @@ fn plan_drop(
         match catalog.get(&name) {
             None if if_exists => missing.push(name),
             None => return Err(drop_missing(catalog, kind, &name)),
-            Some(item) if item.kind != kind => return Err(drop_wrong_kind(item, kind)),
+            Some(item) if !kind_matches(item.kind, kind) => {
+                return Err(drop_wrong_kind(item, kind));
+            }
             Some(item) if !ids.contains(&item.id) => ids.push(item.id),
             Some(_) => {}
         }
@@ -171,12 +174,18 @@ fn plan_drop(
     })
 }
 
+/// Whether an item of kind `actual` answers to `DROP`/`SHOW CREATE` of kind `named`:
+/// source tables are tables there (`DROP TABLE`, `SHOW CREATE TABLE`).
+fn kind_matches(actual: ItemKind, named: ItemKind) -> bool {
+    actual == named || (actual == ItemKind::Source && named == ItemKind::Table)
+}
+
 /// Postgres: `table "x" does not exist` (42P01).
 fn drop_missing(catalog: &dyn Catalog, kind: ItemKind, name: &str) -> PlanError {
     let items = catalog.items();
     let candidates = items
         .iter()
-        .filter(|item| item.kind == kind)
+        .filter(|item| kind_matches(item.kind, kind))
         .map(|item| item.name.as_str());
     let mut response = ErrorResponse::new(
         "42P01",
@@ -198,7 +207,10 @@ fn drop_wrong_kind(item: &CatalogItem, expected: ItemKind) -> PlanError {
         )
         .with_hint(format!(
             "Use DROP {} to remove a {actual}.",
-            actual.to_uppercase()
+            match item.kind {
+                ItemKind::Source => "TABLE".to_string(),
+                other => other.name().to_uppercase(),
+            }
         )),
     )
 }

@@ -88,6 +88,7 @@ fn fold_node(node: LogicalPlan) -> LogicalPlan {
         | LogicalPlan::Mfp { ref input, .. }
         | LogicalPlan::TopK { ref input, .. }
         | LogicalPlan::Window { ref input, .. }
+        | LogicalPlan::Windows { ref input, .. }
         | LogicalPlan::Distinct { ref input }
         | LogicalPlan::Threshold { ref input }
         | LogicalPlan::Negate { ref input }

@@ -141,6 +141,17 @@ fn push_down(plan: LogicalPlan, mut predicates: Vec<ScalarExpr>) -> LogicalPlan 
             }
             .filter(above)
         }
+        LogicalPlan::Windows { input, time, kind } => {
+            // Window rows copy their input row: predicates over it commute with windowing.
+            let arity = input.arity();
+            let (below, above) = partition(predicates, |c| c < arity);
+            LogicalPlan::Windows {
+                input: Box::new(push_down(*input, below)),
+                time,
+                kind,
+            }
+            .filter(above)
+        }
         LogicalPlan::Distinct { input } => push_down(*input, predicates).distinct(),
         LogicalPlan::Threshold { input } => push_down(*input, predicates).threshold(),
         LogicalPlan::Negate { input } => push_down(*input, predicates).negate(),

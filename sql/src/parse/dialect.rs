@@ -12,14 +12,26 @@
 //! `ROW<name STRING, age INT>` (also spelled `STRUCT(...)` / `STRUCT<...>`, which is how
 //! sqlparser prints them back) parse to [`DataType::Struct`], nested arbitrarily, also
 //! inside `ARRAY<...>` and with `[]` suffixes.
+//!
+//! Flink's source DDL and window table functions:
+//! - computed columns `name AS expr` (no type): [`ColumnOption::Generated`] without the
+//!   `GENERATED ALWAYS` keywords (printed `name AS (expr)`);
+//! - `WATERMARK FOR column AS expr` among the table elements: a pseudo-column named
+//!   `WATERMARK` without a type holding the clause's tokens as
+//!   [`ColumnOption::DialectSpecific`] (printed as written); [`parse_watermark`] reads it;
+//! - `TABLE name` as an expression (the table argument of `TUMBLE(TABLE t, ...)`):
+//!   [`Expr::Prefixed`] with prefix `TABLE`.
 
 use std::any::TypeId;
 
-use sqlparser::ast::{ArrayElemTypeDef, DataType, Statement, StructBracketKind, StructField};
+use sqlparser::ast::{
+    ArrayElemTypeDef, ColumnDef, ColumnOption, DataType, Expr, GeneratedAs, Ident, ObjectName,
+    Statement, StructBracketKind, StructField,
+};
 use sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::Token;
+use sqlparser::tokenizer::{Token, Tokenizer};
 
 /// Laaster's dialect. See the module docs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -105,8 +117,55 @@ impl Dialect for LaasterDialect {
         self.postgres.parse_statement(parser)
     }
 
-    /// Row types (see the module docs); everything else parses as in Postgres.
+    /// `TABLE name` as a table function argument (see the module docs).
+    fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        let [table, name] = parser.peek_tokens_ref();
+        let is_table = matches!(&table.token, Token::Word(w) if w.keyword == Keyword::TABLE && w.quote_style.is_none());
+        if !is_table || !matches!(name.token, Token::Word(_)) {
+            return None;
+        }
+        parser.advance_token();
+        Some(parser.parse_object_name(false).map(|name| Expr::Prefixed {
+            prefix: Ident::new("TABLE"),
+            value: Box::new(object_name_expr(name)),
+        }))
+    }
+
+    /// Flink's computed columns and watermark (see the module docs).
+    fn parse_column_option(
+        &self,
+        parser: &mut Parser,
+    ) -> Result<Option<Result<Option<ColumnOption>, ParserError>>, ParserError> {
+        if !at_untyped_column(parser) {
+            return Ok(None);
+        }
+        if parser.parse_keyword(Keyword::AS) {
+            let expr = parser.parse_expr().map(|expr| match expr {
+                Expr::Nested(inner) => *inner,
+                other => other,
+            });
+            return Ok(Some(expr.map(|expr| {
+                Some(ColumnOption::Generated {
+                    generated_as: GeneratedAs::ExpStored,
+                    sequence_options: None,
+                    generation_expr: Some(expr),
+                    generation_expr_mode: None,
+                    generated_keyword: false,
+                })
+            })));
+        }
+        if at_watermark(parser) {
+            return Ok(Some(parse_watermark_tokens(parser).map(Some)));
+        }
+        Ok(None)
+    }
+
+    /// Row types (see the module docs); no type before a computed column's `AS` or in
+    /// `WATERMARK FOR`; everything else parses as in Postgres.
     fn parse_data_type(&self, parser: &mut Parser) -> Option<Result<DataType, ParserError>> {
+        if at_untyped_column(parser) && (parser.peek_keyword(Keyword::AS) || at_watermark(parser)) {
+            return Some(Ok(DataType::Unspecified));
+        }
         if !starts_nested_type(parser) {
             return None;
         }
@@ -173,6 +232,99 @@ impl Dialect for LaasterDialect {
         supports_table_inheritance_markers,
         supports_column_generic_options,
     );
+}
+
+/// `a.b.c` as an identifier expression.
+fn object_name_expr(name: ObjectName) -> Expr {
+    let mut parts: Vec<Ident> = name
+        .0
+        .into_iter()
+        .filter_map(|part| part.as_ident().cloned())
+        .collect();
+    if parts.len() == 1 {
+        Expr::Identifier(parts.remove(0))
+    } else {
+        Expr::CompoundIdentifier(parts)
+    }
+}
+
+/// The last consumed non-whitespace token and the one before it.
+fn previous_tokens<'a>(parser: &'a Parser) -> [&'a Token; 2] {
+    let mut found = [&Token::EOF, &Token::EOF];
+    let mut index = parser.index();
+    let mut slot = 0;
+    while slot < 2 && index > 0 {
+        index -= 1;
+        let token = &parser.token_at(index).token;
+        if !matches!(token, Token::Whitespace(_)) {
+            found[slot] = token;
+            slot += 1;
+        }
+    }
+    found
+}
+
+/// Whether the parser just read a table element's first word (a column name): the
+/// tokens before are `(` or `,` and then a word. Where a computed column (`name AS
+/// expr`) or `WATERMARK FOR` has no data type.
+fn at_untyped_column(parser: &Parser) -> bool {
+    let [name, before] = previous_tokens(parser);
+    matches!(name, Token::Word(_)) && matches!(before, Token::LParen | Token::Comma)
+}
+
+/// Whether the parser just read an unquoted `WATERMARK` and `FOR` follows.
+fn at_watermark(parser: &Parser) -> bool {
+    let [word, _] = previous_tokens(parser);
+    matches!(word, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("WATERMARK"))
+        && parser.peek_keyword(Keyword::FOR)
+}
+
+/// After `WATERMARK`: `FOR column AS expr`, parsed here (so syntax errors have their
+/// position) and kept as the tokens of its canonical text; [`parse_watermark`] reads
+/// them back.
+fn parse_watermark_tokens(parser: &mut Parser) -> Result<ColumnOption, ParserError> {
+    parser.expect_keyword(Keyword::FOR)?;
+    let column = parser.parse_identifier()?;
+    parser.expect_keyword(Keyword::AS)?;
+    let expr = parser.parse_expr()?;
+    let canonical = format!("FOR {column} AS {expr}");
+    let tokens = Tokenizer::new(&LaasterDialect::default(), &canonical)
+        .tokenize()?
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    Ok(ColumnOption::DialectSpecific(tokens))
+}
+
+/// A `WATERMARK FOR column AS expr` table element as [`LaasterDialect`] parses it: a
+/// pseudo-column named `WATERMARK` without a type whose only option holds the tokens
+/// `FOR column AS expr`. Returns the column and the expression; `None` for any other
+/// column.
+pub fn parse_watermark(column: &ColumnDef) -> Option<Result<(Ident, Expr), ParserError>> {
+    let [option] = column.options.as_slice() else {
+        return None;
+    };
+    let ColumnOption::DialectSpecific(tokens) = &option.option else {
+        return None;
+    };
+    let is_watermark = column.name.quote_style.is_none()
+        && column.name.value.eq_ignore_ascii_case("WATERMARK")
+        && column.data_type == DataType::Unspecified
+        && matches!(tokens.first(), Some(Token::Word(w)) if w.keyword == Keyword::FOR);
+    if !is_watermark {
+        return None;
+    }
+    let dialect = LaasterDialect::default();
+    let mut parser = Parser::new(&dialect).with_tokens(tokens.clone());
+    let parsed = (|| {
+        parser.expect_keyword(Keyword::FOR)?;
+        let column = parser.parse_identifier()?;
+        parser.expect_keyword(Keyword::AS)?;
+        let expr = parser.parse_expr()?;
+        parser.expect_token(&Token::EOF)?;
+        Ok((column, expr))
+    })();
+    Some(parsed)
 }
 
 /// Whether the next tokens start a type this dialect parses itself: `ROW (`, `ROW <`,

@@ -4,6 +4,7 @@ use laaster_repr::plan::JoinKind;
 use laaster_repr::{Func, ScalarExpr};
 use sqlparser::ast;
 
+use super::event_window::window_function_name;
 use super::{Planner, Rel};
 use crate::catalog::ItemKind;
 use crate::error::{PlanError, closest_name};
@@ -56,8 +57,15 @@ impl Planner<'_> {
                 sample,
                 ..
             } => {
-                if args.is_some() {
-                    return Err(unsupported(format!("table function {name}"), None));
+                if let Some(args) = args {
+                    let Some(function) = window_function_name(name) else {
+                        return Err(unsupported(format!("table function {name}"), None));
+                    };
+                    if args.settings.is_some() {
+                        return Err(unsupported(format!("SETTINGS in {name}"), None));
+                    }
+                    let rel = self.plan_window_tvf(&function, &args.args)?;
+                    return apply_alias(rel, alias.as_ref(), None);
                 }
                 if !with_hints.is_empty()
                     || version.is_some()
@@ -96,12 +104,31 @@ impl Planner<'_> {
                     None => Ok(rel),
                 }
             }
+            ast::TableFactor::TableFunction {
+                expr: ast::Expr::Function(function),
+                alias,
+            } if window_function_name(&function.name).is_some() => {
+                let name = window_function_name(&function.name).unwrap_or_default();
+                let ast::FunctionArguments::List(list) = &function.args else {
+                    return Err(unsupported(format!("TABLE({function})"), None));
+                };
+                if list.duplicate_treatment.is_some()
+                    || !list.clauses.is_empty()
+                    || function.filter.is_some()
+                    || function.over.is_some()
+                    || !function.within_group.is_empty()
+                {
+                    return Err(unsupported(format!("TABLE({function})"), None));
+                }
+                let rel = self.plan_window_tvf(&name, &list.args)?;
+                apply_alias(rel, alias.as_ref(), None)
+            }
             other => Err(unsupported(format!("FROM item {other}"), None)),
         }
     }
 
     /// A CTE, view, table or materialized view by name.
-    fn plan_named_relation(&self, name: &str) -> Result<Rel, PlanError> {
+    pub(super) fn plan_named_relation(&self, name: &str) -> Result<Rel, PlanError> {
         if let Some(result) = self.plan_cte(name) {
             let (rel, columns) = result?;
             let alias = ast::TableAlias {
@@ -324,7 +351,7 @@ fn join_using(
 }
 
 /// Applies `AS alias (c1, c2, ...)`: requalifies the columns and renames leading ones.
-fn apply_alias(
+pub(super) fn apply_alias(
     mut rel: Rel,
     alias: Option<&ast::TableAlias>,
     default: Option<&str>,

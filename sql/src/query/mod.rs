@@ -7,6 +7,7 @@
 //! the optimizer and lowers the result to the dataflow [`laaster_repr::plan::Plan`].
 
 mod aggregate;
+mod event_window;
 mod from;
 mod order;
 mod select;
@@ -28,6 +29,11 @@ use crate::expr::scope::{Scope, normalize_ident};
 use crate::expr::unsupported;
 use crate::logical::LogicalPlan;
 use crate::plans::{PlanContext, QueryPlan};
+
+/// Whether `name` is a window table function (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`).
+pub fn is_window_table_function(name: &ast::ObjectName) -> bool {
+    event_window::window_function_name(name).is_some()
+}
 
 /// Where a query's result goes, which decides what ORDER BY / LIMIT mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

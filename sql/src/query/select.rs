@@ -39,6 +39,11 @@ impl Planner<'_> {
         outer: &[&Scope],
     ) -> Result<PlannedQuery, PlanError> {
         reject_unsupported(select)?;
+        let group_window = self.rewrite_group_window(select, order_by)?;
+        let (select, order_by) = match &group_window {
+            Some(window) => (&window.select, window.order_by.as_slice()),
+            None => (select, order_by),
+        };
         let Rel { plan, scope } = self.plan_from(&select.from, outer)?;
         let mut state = SelectState {
             plan,
@@ -49,6 +54,15 @@ impl Planner<'_> {
         };
         if let Some(selection) = &select.selection {
             self.plan_where(&mut state, selection, "WHERE")?;
+        }
+        if let Some(window) = &group_window {
+            let rel = Rel {
+                plan: std::mem::replace(&mut state.plan, LogicalPlan::unit()),
+                scope: std::mem::take(&mut state.scope),
+            };
+            let rel = self.apply_group_window(rel, window, outer)?;
+            state.plan = rel.plan;
+            state.scope = rel.scope;
         }
         let group_by = match &select.group_by {
             ast::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => {

@@ -445,6 +445,11 @@ fn lift(
             func,
             limit,
         },
+        LogicalPlan::Windows { input, time, kind } => LogicalPlan::Windows {
+            input: Box::new(lift(*input, domain, outer_columns)?),
+            time: lift_expr(&time, k, outer_columns)?,
+            kind,
+        },
         LogicalPlan::Distinct { input } => lift(*input, domain, outer_columns)?.distinct(),
         LogicalPlan::Threshold { input } => lift(*input, domain, outer_columns)?.threshold(),
         LogicalPlan::Negate { input } => lift(*input, domain, outer_columns)?.negate(),

@@ -101,7 +101,7 @@ impl Catalog for TestCatalog {
 }
 
 fn parse(sql: &str) -> ast::Query {
-    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let dialect = crate::parse::LaasterDialect::default();
     let mut statements =
         sqlparser::parser::Parser::parse_sql(&dialect, sql).expect("test SQL parses");
     match statements.remove(0) {
@@ -419,7 +419,7 @@ fn scalar_over_and_assignment_casts() {
     use crate::expr::{plan_assignment_cast, plan_scalar_over, scalar_type_from_ast};
     let catalog = TestCatalog::new();
     let desc = catalog.get("t").unwrap().desc.clone();
-    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let dialect = crate::parse::LaasterDialect::default();
     let expr = sqlparser::parser::Parser::new(&dialect)
         .try_with_sql("a + 1 > c")
         .unwrap()
@@ -765,4 +765,196 @@ fn record_assignment_casts_and_row_types() {
         .to_response()
         .render(None);
     assert!(error.contains("Input has too few columns."), "{error}");
+}
+
+#[test]
+fn window_table_functions_plan_to_windows() {
+    let tumble = "Windows time=#2 tumble size=10s\n  Get u\n";
+    for sql in [
+        "SELECT * FROM TABLE(TUMBLE(TABLE u, DESCRIPTOR(ts), INTERVAL '10' SECOND))",
+        "SELECT * FROM TUMBLE(TABLE u, DESCRIPTOR(ts), INTERVAL '10' SECOND)",
+        "SELECT * FROM TUMBLE(u, ts, INTERVAL '10' SECOND)",
+        "SELECT * FROM TABLE(TUMBLE(DATA => TABLE u, TIMECOL => DESCRIPTOR(ts), SIZE => INTERVAL '10' SECOND))",
+        "SELECT * FROM TABLE(TUMBLE(TABLE u, SIZE => INTERVAL '10' SECOND, TIMECOL => DESCRIPTOR(ts)))",
+        "SELECT * FROM TABLE(TUMBLE(TABLE public.u, DESCRIPTOR(ts), INTERVAL '1' SECOND * 10))",
+    ] {
+        assert_eq!(explain(sql), tumble, "{sql}");
+    }
+    assert_eq!(
+        explain(
+            "SELECT * FROM TABLE(TUMBLE(TABLE u, DESCRIPTOR(ts), INTERVAL '1' DAY, INTERVAL '-8' HOUR))"
+        ),
+        "Windows time=#2 tumble size=86400s offset=-28800s\n  Get u\n"
+    );
+    assert_eq!(
+        explain(
+            "SELECT k, window_start, count(*) FROM TABLE(HOP(TABLE u, DESCRIPTOR(ts), \
+             INTERVAL '2' SECOND, INTERVAL '10' SECOND)) GROUP BY k, window_start, window_end"
+        ),
+        "Mfp project=[#0, #1, #3]\n  Reduce group_key=[#0, #6, #7] aggregates=[count(true)]\n    \
+         Windows time=#2 hop slide=2s size=10s\n      Get u\n"
+    );
+    assert_eq!(
+        explain(
+            "SELECT w.k, w.window_end FROM TABLE(CUMULATE(DATA => TABLE u, TIMECOL => DESCRIPTOR(ts), \
+             STEP => INTERVAL '2' SECOND, SIZE => INTERVAL '10' SECOND)) AS w WHERE w.k > 1"
+        ),
+        "Mfp project=[#0, #7]\n  Windows time=#2 cumulate step=2s max=10s\n    \
+         Mfp filter=[(#0 > 1)] project=[#0, #1, #2, #3, #4, #5]\n      Get u\n"
+    );
+    // A view and a CTE are relations too; the window columns follow the relation's.
+    assert_eq!(
+        explain(
+            "WITH c AS (SELECT k, ts FROM u) SELECT * FROM TABLE(TUMBLE(TABLE c, DESCRIPTOR(ts), INTERVAL '1' HOUR))"
+        ),
+        "Windows time=#1 tumble size=3600s\n  Mfp project=[#0, #2]\n    Get u\n"
+    );
+    assert_eq!(
+        schema(
+            "SELECT u.k, window_start, u.window_end, window_time FROM TABLE(TUMBLE(TABLE u, DESCRIPTOR(ts), INTERVAL '10' SECOND))"
+        ),
+        [
+            ("k".into(), "integer".into(), true),
+            (
+                "window_start".into(),
+                "timestamp without time zone".into(),
+                false
+            ),
+            (
+                "window_end".into(),
+                "timestamp without time zone".into(),
+                false
+            ),
+            (
+                "window_time".into(),
+                "timestamp without time zone".into(),
+                false
+            ),
+        ]
+    );
+}
+
+#[test]
+fn legacy_group_windows_rewrite_to_windows() {
+    assert_eq!(
+        explain(
+            "SELECT k, TUMBLE_START(ts, INTERVAL '10' SECOND), TUMBLE_END(ts, INTERVAL '10' SECOND) AS e, \
+             count(*) FROM u WHERE k > 0 GROUP BY TUMBLE(ts, INTERVAL '10' SECOND), k"
+        ),
+        "Mfp project=[#3, #0, #1, #4]\n  Reduce group_key=[#6, #7, #8, #0] aggregates=[count(true)]\n    \
+         Windows time=#2 tumble size=10s\n      Mfp filter=[(#0 > 0)] project=[#0, #1, #2, #3, #4, #5]\n        Get u\n"
+    );
+    assert_eq!(
+        names(
+            "SELECT TUMBLE_START(ts, INTERVAL '10' SECOND), TUMBLE_ROWTIME(ts, INTERVAL '10' SECOND), count(*) \
+             FROM u GROUP BY TUMBLE(ts, INTERVAL '10' SECOND)"
+        ),
+        ["tumble_start", "tumble_rowtime", "count"]
+    );
+    assert_eq!(
+        explain(
+            "SELECT HOP_END(ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND) AS e, sum(k) FROM u \
+             GROUP BY HOP(ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND) \
+             HAVING HOP_START(ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND) > '2024-01-01'"
+        ),
+        "Mfp project=[#1, #3]\n  Reduce group_key=[#6, #7, #8] aggregates=[sum(#0::bigint)]\n    \
+         Mfp filter=[(#6 > timestamp(1704067200000000))] project=[#0, #1, #2, #3, #4, #5, #6, #7, #8]\n      \
+         Windows time=#2 hop slide=5s size=10s\n        Get u\n"
+    );
+    // `*` does not show the hidden window columns.
+    assert_eq!(
+        names(
+            "SELECT * FROM (SELECT count(*) FROM u GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE)) AS x"
+        ),
+        ["count"]
+    );
+}
+
+#[test]
+fn window_errors_are_clear() {
+    let cases = [
+        (
+            "SELECT * FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(a), INTERVAL '10' SECOND))",
+            "the time column of TUMBLE must be of type timestamp, not integer",
+        ),
+        (
+            "SELECT * FROM TABLE(TUMBLE(TABLE u, DESCRIPTOR(ts), INTERVAL '1' MONTH))",
+            "the size of TUMBLE cannot be measured in months or years",
+        ),
+        (
+            "SELECT * FROM TABLE(TUMBLE(TABLE u, DESCRIPTOR(ts), 10))",
+            "the size of TUMBLE must be a constant interval such as INTERVAL '10' SECOND, not 10",
+        ),
+        (
+            "SELECT * FROM TABLE(TUMBLE(TABLE u, DESCRIPTOR(ts), INTERVAL '0' SECOND))",
+            "the size of TUMBLE must be a positive interval",
+        ),
+        (
+            "SELECT * FROM TABLE(HOP(TABLE u, DESCRIPTOR(ts), INTERVAL '3' SECOND, INTERVAL '10' SECOND))",
+            "HOP window size must be an integral multiple of the slide",
+        ),
+        (
+            "SELECT * FROM TABLE(CUMULATE(TABLE u, DESCRIPTOR(ts), INTERVAL '3' SECOND, INTERVAL '10' SECOND))",
+            "CUMULATE window size must be an integral multiple of the step",
+        ),
+        (
+            "SELECT * FROM TABLE(TUMBLE(TABLE u, DESCRIPTOR(ts)))",
+            "missing argument SIZE of TUMBLE(DATA, TIMECOL, SIZE, [OFFSET])",
+        ),
+        (
+            "SELECT * FROM TABLE(TUMBLE(TABLE u, DESCRIPTOR(ts), GAP => INTERVAL '1' SECOND))",
+            "TUMBLE has no parameter named gap",
+        ),
+        (
+            "SELECT * FROM TABLE(TUMBLE(TABLE nope, DESCRIPTOR(ts), INTERVAL '1' SECOND))",
+            "relation \"nope\" does not exist",
+        ),
+        (
+            "SELECT * FROM TABLE(TUMBLE(TABLE u, DESCRIPTOR(tss), INTERVAL '1' SECOND))",
+            "column \"tss\" does not exist",
+        ),
+        (
+            "SELECT * FROM TABLE(TUMBLE((SELECT 1), DESCRIPTOR(ts), INTERVAL '1' SECOND))",
+            "the first argument of TUMBLE must be a table",
+        ),
+        (
+            "SELECT * FROM TABLE(SESSION(TABLE u, DESCRIPTOR(ts), INTERVAL '1' SECOND))",
+            "SESSION windows is not supported",
+        ),
+        (
+            "SELECT count(*) FROM u GROUP BY SESSION(ts, INTERVAL '1' SECOND)",
+            "SESSION windows is not supported",
+        ),
+        (
+            "SELECT TUMBLE_START(ts, INTERVAL '5' SECOND) FROM u GROUP BY TUMBLE(ts, INTERVAL '10' SECOND)",
+            "the arguments of TUMBLE_START() must be those of TUMBLE(...) in GROUP BY",
+        ),
+        (
+            "SELECT HOP_START(ts, INTERVAL '5' SECOND) FROM u GROUP BY TUMBLE(ts, INTERVAL '10' SECOND)",
+            "HOP_START() does not match the group window TUMBLE(...) in GROUP BY",
+        ),
+        (
+            "SELECT count(*) FROM u GROUP BY TUMBLE(k, INTERVAL '10' SECOND)",
+            "the time column of TUMBLE must be of type timestamp, not integer",
+        ),
+    ];
+    for (sql, expected) in cases {
+        let message = error(sql);
+        assert!(message.contains(expected), "{sql}: {message}");
+    }
+}
+
+#[test]
+fn window_table_functions_in_logical_explain() {
+    let text = explain_query(
+        &TestCatalog::new(),
+        &parse("SELECT k FROM TABLE(TUMBLE(TABLE u, DESCRIPTOR(ts), INTERVAL '10' SECOND))"),
+        &ctx(),
+        ExplainStage::Logical,
+    )
+    .expect("plans");
+    assert_eq!(
+        text,
+        "Project [#0]\n  Windows time=#2 tumble size=10s\n    Get u\n"
+    );
 }

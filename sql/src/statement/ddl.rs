@@ -1,4 +1,5 @@
-//! `CREATE TABLE` and `CREATE [MATERIALIZED] VIEW`.
+//! `CREATE TABLE` and `CREATE [MATERIALIZED] VIEW`; a CREATE TABLE with `WITH (...)`
+//! options is a source table, planned in [`super::source`].
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -32,6 +33,10 @@ pub(super) fn plan_create_table(
             name,
         });
     }
+    if let ast::CreateTableOptions::With(options) = &create.table_options {
+        return super::source::plan_create_source(catalog, create, name, options, create_sql, ctx);
+    }
+    super::source::reject_source_elements(create)?;
     let mut columns: Vec<Column> = Vec::new();
     let mut default_exprs = Vec::new();
     let mut primary_key = None;
@@ -83,10 +88,15 @@ pub(super) fn plan_create_table(
 /// Rejects every CREATE TABLE clause beyond columns, constraints and IF NOT EXISTS: the
 /// statement must equal one built from just those.
 fn check_create_table_clauses(create: &ast::CreateTable) -> Result<(), PlanError> {
+    let options = match &create.table_options {
+        with @ ast::CreateTableOptions::With(_) => with.clone(),
+        _ => ast::CreateTableOptions::None,
+    };
     let plain = CreateTableBuilder::new(create.name.clone())
         .columns(create.columns.clone())
         .constraints(create.constraints.clone())
         .if_not_exists(create.if_not_exists)
+        .table_options(options)
         .build();
     if plain == *create {
         return Ok(());
@@ -100,7 +110,7 @@ fn check_create_table_clauses(create: &ast::CreateTable) -> Result<(), PlanError
     } else if create.external {
         "external tables"
     } else if create.table_options != ast::CreateTableOptions::None {
-        "CREATE TABLE ... WITH (...) options"
+        "CREATE TABLE options other than WITH (...)"
     } else if create.query.is_some() {
         "CREATE TABLE ... AS"
     } else if create.like.is_some() || create.clone.is_some() {
@@ -118,13 +128,13 @@ fn check_create_table_clauses(create: &ast::CreateTable) -> Result<(), PlanError
 }
 
 /// What a column's options declare.
-struct ColumnOptions<'a> {
-    nullable: bool,
-    default: Option<&'a ast::Expr>,
-    primary_key: bool,
+pub(super) struct ColumnOptions<'a> {
+    pub nullable: bool,
+    pub default: Option<&'a ast::Expr>,
+    pub primary_key: bool,
 }
 
-fn column_options<'a>(
+pub(super) fn column_options<'a>(
     table: &str,
     column: &str,
     options: &'a [ast::ColumnOptionDef],
@@ -426,6 +436,65 @@ impl Visitor for RelationCollector {
 
     fn pre_visit_relation(&mut self, relation: &ast::ObjectName) -> ControlFlow<()> {
         self.relations.push(relation.clone());
+        ControlFlow::Continue(())
+    }
+
+    /// The relation a window table function reads: `TUMBLE(TABLE t, ...)` or the
+    /// short form `TUMBLE(t, ...)`.
+    fn pre_visit_table_factor(&mut self, factor: &ast::TableFactor) -> ControlFlow<()> {
+        let (name, args) = match factor {
+            ast::TableFactor::Table {
+                name,
+                args: Some(args),
+                ..
+            } => (name, &args.args),
+            ast::TableFactor::TableFunction {
+                expr: ast::Expr::Function(function),
+                ..
+            } => match &function.args {
+                ast::FunctionArguments::List(list) => (&function.name, &list.args),
+                _ => return ControlFlow::Continue(()),
+            },
+            _ => return ControlFlow::Continue(()),
+        };
+        if crate::query::is_window_table_function(name) {
+            // The table is the first argument, or the one named DATA.
+            let data = args
+                .iter()
+                .enumerate()
+                .find_map(|(position, arg)| match arg {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(value))
+                        if position == 0 =>
+                    {
+                        Some(value)
+                    }
+                    ast::FunctionArg::Named {
+                        name,
+                        arg: ast::FunctionArgExpr::Expr(value),
+                        ..
+                    } if normalize_ident(name) == "data" => Some(value),
+                    ast::FunctionArg::ExprNamed {
+                        name: ast::Expr::Identifier(name),
+                        arg: ast::FunctionArgExpr::Expr(value),
+                        ..
+                    } if normalize_ident(name) == "data" => Some(value),
+                    _ => None,
+                });
+            let data = match data {
+                Some(ast::Expr::Prefixed { value, .. }) => Some(&**value),
+                other => other,
+            };
+            match data {
+                Some(ast::Expr::Identifier(ident)) => {
+                    self.relations
+                        .push(ast::ObjectName::from(vec![ident.clone()]));
+                }
+                Some(ast::Expr::CompoundIdentifier(parts)) => {
+                    self.relations.push(ast::ObjectName::from(parts.clone()));
+                }
+                _ => {}
+            }
+        }
         ControlFlow::Continue(())
     }
 }

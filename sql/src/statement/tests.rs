@@ -220,8 +220,20 @@ fn create_table_unsupported_clauses_are_named() {
             "FOREIGN KEY constraints",
         ),
         (
-            "CREATE TABLE t (a INT) WITH ('connector' = 'kafka')",
-            "WITH (...) options",
+            "CREATE TABLE t (a INT) WITH ('connector' = 'blackhole')",
+            "blackhole sink tables",
+        ),
+        (
+            "CREATE TABLE t (a INT, b AS a + 1)",
+            "computed columns in a table without a connector",
+        ),
+        (
+            "CREATE TABLE t (a TIMESTAMP, WATERMARK FOR a AS a)",
+            "WATERMARK in a table without a connector",
+        ),
+        (
+            "CREATE TABLE t (a INT PRIMARY KEY) WITH ('connector' = 'datagen')",
+            "PRIMARY KEY on a source table",
         ),
         (
             "CREATE TABLE t (a INT) PARTITION BY RANGE (a)",
@@ -619,4 +631,188 @@ fn query_planner_string_literals_convert_like_postgres() {
         plan_ok(&catalog, "UPDATE typed SET d = '2024-03-01', n = '7'"),
         StatementPlan::Update { .. }
     ));
+}
+
+const NEXMARK_DDL: &str = "CREATE TABLE datagen (
+    event_type int,
+    person ROW<id BIGINT, name VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>,
+    auction ROW<id BIGINT, itemName VARCHAR, `dateTime` TIMESTAMP(3), expires TIMESTAMP(3)>,
+    bid ROW<auction BIGINT, price BIGINT, `dateTime` TIMESTAMP(3), extra STRING>,
+    `dateTime` AS
+        CASE
+            WHEN event_type = 0 THEN person.`dateTime`
+            WHEN event_type = 1 THEN auction.`dateTime`
+            ELSE bid.`dateTime`
+        END,
+    WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND
+) WITH (
+    'connector' = 'NexMark',
+    'first-event.rate' = '10000000',
+    'events.num' = '1000'
+)";
+
+#[test]
+fn query_planner_flink_source_ddl_plans_a_source() {
+    let catalog = TestCatalog::default();
+    let StatementPlan::CreateSource(source) = plan_ok(&catalog, NEXMARK_DDL) else {
+        panic!("not a CREATE SOURCE plan");
+    };
+    assert_eq!(source.name, "datagen");
+    let names: Vec<_> = source.desc.names().collect();
+    assert_eq!(
+        names,
+        ["event_type", "person", "auction", "bid", "dateTime"]
+    );
+    assert_eq!(source.physical_arity, 4);
+    assert_eq!(source.computed.len(), 1);
+    assert_eq!(source.desc.columns[4].typ.scalar, ScalarType::Timestamp);
+    let (column, watermark) = source.watermark.expect("a watermark");
+    assert_eq!(column, 4);
+    assert!(watermark.columns().contains(&4), "{watermark:?}");
+    assert!(source.computed[0].columns().iter().all(|&c| c < 4));
+    assert_eq!(source.connector, "nexmark");
+    assert_eq!(
+        source.options,
+        [
+            ("first-event.rate".to_string(), "10000000".to_string()),
+            ("events.num".to_string(), "1000".to_string())
+        ]
+    );
+    assert!(!source.if_not_exists);
+    // The normalized statement, which parses back to itself.
+    assert!(
+        source.create_sql.starts_with(
+            "CREATE TABLE datagen (event_type INT, person STRUCT<id BIGINT, name VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>,"
+        ),
+        "{}",
+        source.create_sql
+    );
+    assert!(
+        source.create_sql.ends_with(
+            "`dateTime` AS (CASE WHEN event_type = 0 THEN person.`dateTime` WHEN event_type = 1 THEN auction.`dateTime` ELSE bid.`dateTime` END), \
+             WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND) \
+             WITH ('connector' = 'NexMark', 'first-event.rate' = '10000000', 'events.num' = '1000')"
+        ),
+        "{}",
+        source.create_sql
+    );
+    assert_eq!(
+        parse_statement(&source.create_sql)
+            .expect("parses")
+            .to_string(),
+        source.create_sql
+    );
+
+    // Computed columns follow the physical ones whatever the declaration order.
+    let StatementPlan::CreateSource(source) = plan_ok(
+        &catalog,
+        "CREATE TABLE IF NOT EXISTS s (a INT, b AS a * 2, c TIMESTAMP NOT NULL) WITH ('connector' = 'datagen', 'rows-per-second' = 5)",
+    ) else {
+        panic!("not a CREATE SOURCE plan");
+    };
+    let names: Vec<_> = source.desc.names().collect();
+    assert_eq!(names, ["a", "c", "b"]);
+    assert_eq!(source.physical_arity, 2);
+    assert!(!source.desc.columns[1].typ.nullable);
+    assert!(source.watermark.is_none());
+    assert!(source.if_not_exists);
+    assert_eq!(
+        source.options,
+        [("rows-per-second".to_string(), "5".to_string())]
+    );
+}
+
+#[test]
+fn query_planner_source_ddl_errors() {
+    let mut catalog = TestCatalog::bank();
+    let cases = [
+        (
+            "CREATE TABLE s (a INT) WITH ('format' = 'json')",
+            "CREATE TABLE ... WITH (...) requires a 'connector' option",
+        ),
+        (
+            "CREATE TABLE s (a INT, b AS a + 1, c AS b + 1) WITH ('connector' = 'datagen')",
+            "computed column \"c\" cannot reference computed column \"b\"",
+        ),
+        (
+            "CREATE TABLE s (a INT, WATERMARK FOR a AS a - 1) WITH ('connector' = 'datagen')",
+            "WATERMARK FOR column \"a\" must be of type timestamp, not integer",
+        ),
+        (
+            "CREATE TABLE s (a TIMESTAMP, WATERMARK FOR b AS b) WITH ('connector' = 'datagen')",
+            "column \"b\" named in WATERMARK FOR does not exist",
+        ),
+        (
+            "CREATE TABLE s (a TIMESTAMP, WATERMARK FOR a AS 1) WITH ('connector' = 'datagen')",
+            "WATERMARK expression for column \"a\" must be of type timestamp without time zone, not integer",
+        ),
+        (
+            "CREATE TABLE s (a TIMESTAMP, WATERMARK FOR a AS a, WATERMARK FOR a AS a) WITH ('connector' = 'datagen')",
+            "multiple WATERMARK clauses for table \"s\"",
+        ),
+        (
+            "CREATE TABLE s (a INT, a AS 1) WITH ('connector' = 'datagen')",
+            "column \"a\" specified more than once",
+        ),
+        (
+            "CREATE TABLE s (a INT, b AS nope) WITH ('connector' = 'datagen')",
+            "column \"nope\" does not exist",
+        ),
+        (
+            "CREATE TABLE s (a INT) WITH ('connector' = 'datagen', 'x' = '1', 'x' = '2')",
+            "option 'x' specified more than once",
+        ),
+        (
+            "CREATE TABLE s (a INT) WITH ('connector' = 'datagen', 'x' = a)",
+            "the value of option 'x' must be a string literal",
+        ),
+        (
+            "CREATE TABLE account (a INT) WITH ('connector' = 'datagen')",
+            "relation \"account\" already exists",
+        ),
+    ];
+    for (sql, expected) in cases {
+        let message = plan_err(&catalog, sql);
+        assert!(message.contains(expected), "{sql}: {message}");
+    }
+    // A source answers to DROP TABLE and SHOW CREATE TABLE, and refuses writes.
+    let id = catalog.add("src", ItemKind::Source, &[("a", ScalarType::Int32)], vec![]);
+    catalog.items.last_mut().expect("added").query_sql = None;
+    assert!(matches!(
+        plan_ok(&catalog, "DROP TABLE src"),
+        StatementPlan::Drop { ids, .. } if ids == [id]
+    ));
+    assert!(matches!(
+        plan_ok(&catalog, "SHOW CREATE TABLE src"),
+        StatementPlan::ShowCreate { id: shown } if shown == id
+    ));
+    assert!(
+        plan_err(&catalog, "DROP VIEW src").contains("Use DROP TABLE to remove a source table.")
+    );
+    assert!(
+        plan_err(&catalog, "INSERT INTO src VALUES (1)")
+            .contains("cannot insert into source table \"src\"")
+    );
+}
+
+#[test]
+fn query_planner_views_over_window_functions_record_their_table() {
+    let mut catalog = TestCatalog::default();
+    let id = catalog.add(
+        "e",
+        ItemKind::Table,
+        &[("k", ScalarType::Int32), ("ts", ScalarType::Timestamp)],
+        vec![],
+    );
+    for sql in [
+        "CREATE VIEW w AS SELECT * FROM TABLE(TUMBLE(TABLE e, DESCRIPTOR(ts), INTERVAL '1' SECOND))",
+        "CREATE VIEW w AS SELECT * FROM HOP(e, ts, INTERVAL '1' SECOND, INTERVAL '2' SECOND)",
+        "CREATE VIEW w AS SELECT * FROM TABLE(CUMULATE(TIMECOL => DESCRIPTOR(ts), DATA => TABLE e, STEP => INTERVAL '1' SECOND, SIZE => INTERVAL '2' SECOND))",
+    ] {
+        let StatementPlan::CreateView { uses, query, .. } = plan_ok(&catalog, sql) else {
+            panic!("not a CREATE VIEW plan");
+        };
+        assert_eq!(uses, [id], "{sql}");
+        assert_eq!(query.desc.arity(), 5, "{sql}");
+    }
 }

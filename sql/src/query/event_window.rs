@@ -1,0 +1,666 @@
+//! Event-time windows: Flink's window table functions in FROM, and the legacy group
+//! windows of GROUP BY, both planned as [`LogicalPlan::Windows`].
+//!
+//! Window table functions (the relation's columns, then `window_start`, `window_end`,
+//! `window_time`):
+//!
+//! ```text
+//! TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset]))
+//! TABLE(HOP(TABLE t, DESCRIPTOR(ts), slide, size))
+//! TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts), step, max_size))
+//! ```
+//!
+//! Arguments may be named (`DATA => TABLE t, TIMECOL => DESCRIPTOR(ts), SIZE => ...`,
+//! also `SLIDE`, `STEP`, `OFFSET`); `TABLE(...)` around the call may be left out, and so
+//! may `TABLE` and `DESCRIPTOR` (`TUMBLE(t, ts, INTERVAL '10' SECOND)`). `t` is any
+//! table, view or CTE name. Lengths are constant intervals without months.
+//!
+//! Legacy group windows: `GROUP BY TUMBLE(ts, size), k` (or `HOP(ts, slide, size)`)
+//! with `TUMBLE_START(ts, size)`, `TUMBLE_END`, `TUMBLE_ROWTIME` (`HOP_...`) in the
+//! select list, HAVING and ORDER BY are rewritten to the table-function form: the rows
+//! after WHERE get the window columns (hidden), the group window becomes the keys
+//! `window_start, window_end, window_time`, and the `_START`/`_END`/`_ROWTIME` calls those columns.
+
+use std::ops::ControlFlow;
+
+use laaster_repr::plan::WindowKind;
+use laaster_repr::{ColumnType, Datum, ScalarType};
+use sqlparser::ast;
+
+use super::{Planner, Rel};
+use crate::error::PlanError;
+use crate::expr::coerce::{Typed, resolve_unknown};
+use crate::expr::scope::{Scope, ScopeColumn, normalize_ident, normalize_object_name};
+use crate::expr::{ExprCx, function_name_of, response, unsupported};
+use crate::logical::LogicalPlan;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The names of the columns a window adds, in order.
+pub(crate) const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "window_time"];
+
+/// Whether `name` (a normalized function name) is a window table function.
+pub(crate) fn is_window_function(name: &str) -> bool {
+    matches!(name, "tumble" | "hop" | "cumulate" | "session")
+}
+
+/// The name of a table function: its single (normalized) part.
+pub(crate) fn window_function_name(name: &ast::ObjectName) -> Option<String> {
+    match name.0.as_slice() {
+        [part] => part
+            .as_ident()
+            .map(normalize_ident)
+            .filter(|n| is_window_function(n)),
+        _ => None,
+    }
+}
+
+fn session_unsupported() -> PlanError {
+    unsupported(
+        "SESSION windows",
+        Some(
+            "Session windows merge as events arrive and need a stateful operator Laaster does not have yet; use TUMBLE, HOP or CUMULATE.",
+        ),
+    )
+}
+
+/// The parameters of each window function, in positional order; `true` = required.
+fn parameters(function: &str) -> &'static [(&'static str, bool)] {
+    match function {
+        "tumble" => &[
+            ("data", true),
+            ("timecol", true),
+            ("size", true),
+            ("offset", false),
+        ],
+        "hop" => &[
+            ("data", true),
+            ("timecol", true),
+            ("slide", true),
+            ("size", true),
+            ("offset", false),
+        ],
+        _ => &[
+            ("data", true),
+            ("timecol", true),
+            ("step", true),
+            ("size", true),
+            ("offset", false),
+        ],
+    }
+}
+
+/// A time column as the planner found it.
+struct TimeColumn {
+    index: usize,
+    typ: ColumnType,
+}
+
+impl Planner<'_> {
+    /// A window table function call in FROM (`function` is its normalized name).
+    pub(super) fn plan_window_tvf(
+        &self,
+        function: &str,
+        args: &[ast::FunctionArg],
+    ) -> Result<Rel, PlanError> {
+        let upper = function.to_uppercase();
+        if function == "session" {
+            return Err(session_unsupported());
+        }
+        let slots = bind_arguments(&upper, parameters(function), args)?;
+        let data = slots[0].expect("required");
+        let table = table_argument(&upper, data)?;
+        let input = self.plan_named_relation(&table)?;
+        let input = super::from::apply_alias(input, None, Some(&table))?;
+        let time = time_argument(&upper, slots[1].expect("required"), &input.scope)?;
+        let length = |slot: usize| -> Result<Option<i64>, PlanError> {
+            match slots[slot] {
+                Some(expr) => {
+                    let (name, _) = parameters(function)[slot];
+                    self.interval_micros(&upper, name, expr).map(Some)
+                }
+                None => Ok(None),
+            }
+        };
+        let kind = match function {
+            "tumble" => WindowKind::Tumble {
+                size: positive(&upper, "size", length(2)?)?,
+                offset: length(3)?.unwrap_or(0),
+            },
+            "hop" => {
+                let slide = positive(&upper, "slide", length(2)?)?;
+                let size = positive(&upper, "size", length(3)?)?;
+                no_offset(&upper, length(4)?)?;
+                if size % slide != 0 {
+                    return Err(response(
+                        "22023",
+                        "HOP window size must be an integral multiple of the slide",
+                    ));
+                }
+                WindowKind::Hop { slide, size }
+            }
+            _ => {
+                let step = positive(&upper, "step", length(2)?)?;
+                let max = positive(&upper, "size", length(3)?)?;
+                no_offset(&upper, length(4)?)?;
+                if max % step != 0 {
+                    return Err(response(
+                        "22023",
+                        "CUMULATE window size must be an integral multiple of the step",
+                    ));
+                }
+                WindowKind::Cumulate { step, max }
+            }
+        };
+        Ok(windowed(input, time, kind, |name| {
+            ScopeColumn::new(
+                Some(table.clone()),
+                name,
+                ColumnType::new(ScalarType::Unknown, false),
+            )
+        }))
+    }
+
+    /// A window length: a constant interval without months, in microseconds.
+    fn interval_micros(
+        &self,
+        function: &str,
+        parameter: &str,
+        expr: &ast::Expr,
+    ) -> Result<i64, PlanError> {
+        let scope = Scope::default();
+        let mut cx = ExprCx::new(&scope, "window lengths");
+        let typed = resolve_unknown(self.plan_expr(&mut cx, expr)?);
+        let invalid = || {
+            response(
+                "22023",
+                format!(
+                    "the {parameter} of {function} must be a constant interval such as INTERVAL '10' SECOND, not {expr}"
+                ),
+            )
+        };
+        if typed.typ.scalar != ScalarType::Interval || !typed.expr.is_constant() {
+            return Err(invalid());
+        }
+        let Ok(Datum::Interval(interval)) = typed.expr.eval(&[]) else {
+            return Err(invalid());
+        };
+        if interval.months != 0 {
+            return Err(PlanError::Response(
+                laaster_repr::ErrorResponse::new(
+                    "22023",
+                    format!("the {parameter} of {function} cannot be measured in months or years"),
+                )
+                .with_hint("A month has no fixed length; use days, e.g. INTERVAL '30' DAY."),
+            ));
+        }
+        i64::from(interval.days)
+            .checked_mul(MICROS_PER_DAY)
+            .and_then(|days| days.checked_add(interval.micros))
+            .ok_or_else(invalid)
+    }
+
+    /// Legacy group windows: if GROUP BY holds `TUMBLE(...)` or `HOP(...)`, the select
+    /// (and ORDER BY) rewritten to use the window columns, and the window to apply after
+    /// WHERE. `None` when there is no group window.
+    pub(super) fn rewrite_group_window(
+        &self,
+        select: &ast::Select,
+        order_by: &[ast::OrderByExpr],
+    ) -> Result<Option<GroupWindow>, PlanError> {
+        let ast::GroupByExpr::Expressions(exprs, _) = &select.group_by else {
+            return Ok(None);
+        };
+        let mut found = None;
+        for (position, expr) in exprs.iter().enumerate() {
+            let ast::Expr::Function(function) = expr else {
+                continue;
+            };
+            let name = function_name_of(function);
+            if !is_window_function(&name) || name == "cumulate" {
+                continue;
+            }
+            if name == "session" {
+                return Err(session_unsupported());
+            }
+            if found.is_some() {
+                return Err(response(
+                    "42803",
+                    "GROUP BY may hold only one group window (TUMBLE or HOP)",
+                ));
+            }
+            found = Some((position, name, function));
+        }
+        let Some((position, name, function)) = found else {
+            return Ok(None);
+        };
+        let upper = name.to_uppercase();
+        let args = crate::expr::function_args(function)?;
+        let expected = if name == "tumble" { 2..=3 } else { 3..=3 };
+        if !expected.contains(&args.len()) {
+            return Err(response(
+                "42883",
+                format!(
+                    "group window {upper} takes {} arguments: {upper}({})",
+                    if name == "tumble" { "2 or 3" } else { "3" },
+                    if name == "tumble" {
+                        "time_attr, size [, offset]"
+                    } else {
+                        "time_attr, slide, size"
+                    }
+                ),
+            ));
+        }
+        let length = |i: usize, parameter: &str| self.interval_micros(&upper, parameter, args[i]);
+        let kind = if name == "tumble" {
+            WindowKind::Tumble {
+                size: positive(&upper, "size", Some(length(1, "size")?))?,
+                offset: if args.len() == 3 {
+                    length(2, "offset")?
+                } else {
+                    0
+                },
+            }
+        } else {
+            let slide = positive(&upper, "slide", Some(length(1, "slide")?))?;
+            let size = positive(&upper, "size", Some(length(2, "size")?))?;
+            if size % slide != 0 {
+                return Err(response(
+                    "22023",
+                    "HOP window size must be an integral multiple of the slide",
+                ));
+            }
+            WindowKind::Hop { slide, size }
+        };
+        let window_args: Vec<ast::Expr> = args.iter().map(|e| (*e).clone()).collect();
+        let mut select = select.clone();
+        let mut order_by = order_by.to_vec();
+        // GROUP BY: the window becomes its columns (the time is determined by the end).
+        if let ast::GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+            exprs.splice(
+                position..=position,
+                [hidden_ident(0), hidden_ident(1), hidden_ident(2)],
+            );
+        }
+        let rewrite = |expr: &mut ast::Expr| replace_window_calls(expr, &name, &window_args);
+        for item in &mut select.projection {
+            match item {
+                ast::SelectItem::UnnamedExpr(expr) => {
+                    // Keep the output name the call would have had (`tumble_start`).
+                    let alias = match expr {
+                        ast::Expr::Function(f)
+                            if auxiliary_column(&name, &function_name_of(f)).is_some() =>
+                        {
+                            Some(ast::Ident::new(function_name_of(f)))
+                        }
+                        _ => None,
+                    };
+                    rewrite(expr)?;
+                    if let Some(alias) = alias {
+                        *item = ast::SelectItem::ExprWithAlias {
+                            expr: expr.clone(),
+                            alias,
+                        };
+                    }
+                }
+                ast::SelectItem::ExprWithAlias { expr, .. } => rewrite(expr)?,
+                _ => {}
+            }
+        }
+        if let Some(having) = &mut select.having {
+            rewrite(having)?;
+        }
+        for key in &mut order_by {
+            rewrite(&mut key.expr)?;
+        }
+        Ok(Some(GroupWindow {
+            select,
+            order_by,
+            time: args[0].clone(),
+            function: upper,
+            kind,
+        }))
+    }
+
+    /// Applies a legacy group window to the rows after WHERE: appends the (hidden)
+    /// window columns the rewritten select refers to.
+    pub(super) fn apply_group_window(
+        &self,
+        rel: Rel,
+        window: &GroupWindow,
+        outer: &[&Scope],
+    ) -> Result<Rel, PlanError> {
+        let mut cx = ExprCx {
+            scope: &rel.scope,
+            outer,
+            relation: None,
+            clause: "group windows",
+            substitutions: &[],
+            ungrouped: None,
+        };
+        let time = self.plan_expr(&mut cx, &window.time)?;
+        let scalar = time.typ.scalar.clone();
+        if !matches!(scalar, ScalarType::Timestamp | ScalarType::TimestampTz) {
+            return Err(time_type_error(
+                &window.function,
+                &window.time.to_string(),
+                &scalar,
+            ));
+        }
+        Ok(windowed_expr(rel, time, window.kind, |i| {
+            let mut column = ScopeColumn::new(
+                None,
+                hidden_name(i),
+                ColumnType::new(ScalarType::Unknown, false),
+            );
+            column.hidden = true;
+            column
+        }))
+    }
+}
+
+/// A legacy group window found in GROUP BY, with the select rewritten to use it.
+pub(crate) struct GroupWindow {
+    pub select: ast::Select,
+    pub order_by: Vec<ast::OrderByExpr>,
+    time: ast::Expr,
+    function: String,
+    kind: WindowKind,
+}
+
+/// The hidden name of window column `i` in a rewritten legacy query.
+fn hidden_name(i: usize) -> String {
+    format!("${}", WINDOW_COLUMNS[i])
+}
+
+fn hidden_ident(i: usize) -> ast::Expr {
+    ast::Expr::Identifier(ast::Ident::with_quote('"', hidden_name(i)))
+}
+
+/// Which window column a `TUMBLE_START`-style call names, for group window `window`.
+fn auxiliary_column(window: &str, call: &str) -> Option<usize> {
+    let (prefix, suffix) = call.split_once('_')?;
+    if prefix != window {
+        return None;
+    }
+    match suffix {
+        "start" => Some(0),
+        "end" => Some(1),
+        "rowtime" => Some(2),
+        _ => None,
+    }
+}
+
+/// Replaces `TUMBLE_START(args)` (etc.) by the window column; the arguments must be
+/// the group window's.
+fn replace_window_calls(
+    expr: &mut ast::Expr,
+    window: &str,
+    window_args: &[ast::Expr],
+) -> Result<(), PlanError> {
+    let flow = ast::visit_expressions_mut(expr, |e| {
+        let ast::Expr::Function(function) = e else {
+            return ControlFlow::Continue(());
+        };
+        let name = function_name_of(function);
+        let Some((prefix, _)) = name.split_once('_') else {
+            return ControlFlow::Continue(());
+        };
+        if !matches!(prefix, "tumble" | "hop" | "session") {
+            return ControlFlow::Continue(());
+        }
+        let Some(column) = auxiliary_column(window, &name) else {
+            return ControlFlow::Break(response(
+                "42803",
+                format!(
+                    "{}() does not match the group window {}(...) in GROUP BY",
+                    name.to_uppercase(),
+                    window.to_uppercase()
+                ),
+            ));
+        };
+        let args = match crate::expr::function_args(function) {
+            Ok(args) => args,
+            Err(err) => return ControlFlow::Break(err),
+        };
+        if args.len() != window_args.len() || args.iter().zip(window_args).any(|(a, b)| *a != b) {
+            return ControlFlow::Break(response(
+                "42803",
+                format!(
+                    "the arguments of {}() must be those of {}(...) in GROUP BY",
+                    name.to_uppercase(),
+                    window.to_uppercase()
+                ),
+            ));
+        }
+        *e = hidden_ident(column);
+        ControlFlow::Continue(())
+    });
+    match flow {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(err) => Err(err),
+    }
+}
+
+/// Appends the window columns (named by `column`) over time column `time`.
+fn windowed(
+    rel: Rel,
+    time: TimeColumn,
+    kind: WindowKind,
+    column: impl Fn(&'static str) -> ScopeColumn,
+) -> Rel {
+    let typed = Typed {
+        expr: laaster_repr::ScalarExpr::column(time.index),
+        typ: time.typ,
+    };
+    windowed_expr(rel, typed, kind, |i| column(WINDOW_COLUMNS[i]))
+}
+
+fn windowed_expr(
+    rel: Rel,
+    time: Typed,
+    kind: WindowKind,
+    column: impl Fn(usize) -> ScopeColumn,
+) -> Rel {
+    let mut scope = rel.scope;
+    for i in 0..WINDOW_COLUMNS.len() {
+        let mut added = column(i);
+        added.typ = ColumnType::new(time.typ.scalar.clone(), false);
+        scope.columns.push(added);
+    }
+    Rel {
+        plan: LogicalPlan::Windows {
+            input: Box::new(rel.plan),
+            time: time.expr,
+            kind,
+        },
+        scope,
+    }
+}
+
+/// Binds positional and named arguments to the function's parameters.
+fn bind_arguments<'a>(
+    function: &str,
+    parameters: &[(&str, bool)],
+    args: &'a [ast::FunctionArg],
+) -> Result<Vec<Option<&'a ast::Expr>>, PlanError> {
+    let mut slots: Vec<Option<&ast::Expr>> = vec![None; parameters.len()];
+    let mut named_seen = false;
+    let signature = || {
+        let list: Vec<String> = parameters
+            .iter()
+            .map(|(name, required)| {
+                if *required {
+                    name.to_uppercase()
+                } else {
+                    format!("[{}]", name.to_uppercase())
+                }
+            })
+            .collect();
+        format!("{function}({})", list.join(", "))
+    };
+    for (position, arg) in args.iter().enumerate() {
+        let (name, value) = match arg {
+            ast::FunctionArg::Unnamed(value) => (None, value),
+            ast::FunctionArg::Named { name, arg, .. } => (Some(normalize_ident(name)), arg),
+            ast::FunctionArg::ExprNamed { name, arg, .. } => match name {
+                ast::Expr::Identifier(ident) => (Some(normalize_ident(ident)), arg),
+                other => {
+                    return Err(response(
+                        "42601",
+                        format!("invalid argument name {other} in {function}"),
+                    ));
+                }
+            },
+        };
+        let ast::FunctionArgExpr::Expr(value) = value else {
+            return Err(response(
+                "42601",
+                format!("invalid argument {arg} in {function}"),
+            ));
+        };
+        let slot = match name {
+            None if named_seen => {
+                return Err(response(
+                    "42601",
+                    format!("positional argument after named arguments in {function}"),
+                ));
+            }
+            None if position >= parameters.len() => {
+                return Err(response(
+                    "42883",
+                    format!("too many arguments for {}", signature()),
+                ));
+            }
+            None => position,
+            Some(name) => {
+                named_seen = true;
+                parameters
+                    .iter()
+                    .position(|(p, _)| *p == name)
+                    .ok_or_else(|| {
+                        response(
+                            "42883",
+                            format!("{function} has no parameter named {name}: {}", signature()),
+                        )
+                    })?
+            }
+        };
+        if slots[slot].replace(value).is_some() {
+            return Err(response(
+                "42601",
+                format!(
+                    "argument {} of {function} given more than once",
+                    parameters[slot].0.to_uppercase()
+                ),
+            ));
+        }
+    }
+    for (slot, (name, required)) in slots.iter().zip(parameters) {
+        if *required && slot.is_none() {
+            return Err(response(
+                "42883",
+                format!(
+                    "missing argument {} of {}",
+                    name.to_uppercase(),
+                    signature()
+                ),
+            ));
+        }
+    }
+    Ok(slots)
+}
+
+/// `TABLE name` or `name`: the relation to window.
+fn table_argument(function: &str, expr: &ast::Expr) -> Result<String, PlanError> {
+    let name = match expr {
+        ast::Expr::Prefixed { prefix, value } if prefix.value.eq_ignore_ascii_case("TABLE") => {
+            value
+        }
+        other => other,
+    };
+    let parts = match name {
+        ast::Expr::Identifier(ident) => vec![ident.clone()],
+        ast::Expr::CompoundIdentifier(parts) => parts.clone(),
+        _ => {
+            return Err(PlanError::Response(
+                laaster_repr::ErrorResponse::new(
+                    "42601",
+                    format!("the first argument of {function} must be a table, not {expr}"),
+                )
+                .with_hint(format!(
+                    "Write {function}(TABLE name, DESCRIPTOR(time_column), ...); for a query, name it in WITH or a view first."
+                )),
+            ));
+        }
+    };
+    normalize_object_name(&ast::ObjectName::from(parts))
+}
+
+/// `DESCRIPTOR(column)` or `column`: the time column, a TIMESTAMP.
+fn time_argument(function: &str, expr: &ast::Expr, scope: &Scope) -> Result<TimeColumn, PlanError> {
+    let ident = match expr {
+        ast::Expr::Function(f) if function_name_of(f) == "descriptor" => {
+            match crate::expr::function_args(f)?.as_slice() {
+                [ast::Expr::Identifier(ident)] => ident,
+                _ => {
+                    return Err(response(
+                        "42601",
+                        format!("DESCRIPTOR in {function} takes one column name, not {expr}"),
+                    ));
+                }
+            }
+        }
+        ast::Expr::Identifier(ident) => ident,
+        _ => {
+            return Err(response(
+                "42601",
+                format!(
+                    "the second argument of {function} must be DESCRIPTOR(time_column), not {expr}"
+                ),
+            ));
+        }
+    };
+    let name = normalize_ident(ident);
+    let Some(index) = scope.resolve(None, &name)? else {
+        return Err(PlanError::UnknownColumn {
+            suggestion: scope.suggest(None, &name),
+            name,
+        });
+    };
+    let typ = scope.columns[index].typ.clone();
+    if !matches!(typ.scalar, ScalarType::Timestamp | ScalarType::TimestampTz) {
+        return Err(time_type_error(function, &name, &typ.scalar));
+    }
+    Ok(TimeColumn { index, typ })
+}
+
+fn time_type_error(function: &str, column: &str, scalar: &ScalarType) -> PlanError {
+    PlanError::Response(
+        laaster_repr::ErrorResponse::new(
+            "42804",
+            format!("the time column of {function} must be of type timestamp, not {scalar}"),
+        )
+        .with_detail(format!("{column} is of type {scalar}.")),
+    )
+}
+
+fn positive(function: &str, parameter: &str, micros: Option<i64>) -> Result<i64, PlanError> {
+    match micros {
+        Some(m) if m > 0 => Ok(m),
+        _ => Err(response(
+            "22023",
+            format!("the {parameter} of {function} must be a positive interval"),
+        )),
+    }
+}
+
+fn no_offset(function: &str, offset: Option<i64>) -> Result<(), PlanError> {
+    match offset {
+        None | Some(0) => Ok(()),
+        Some(_) => Err(unsupported(
+            format!("an offset for {function} windows"),
+            Some("Only TUMBLE takes an offset so far."),
+        )),
+    }
+}
