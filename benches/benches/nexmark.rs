@@ -93,9 +93,11 @@ fn statements(text: &str) -> Vec<String> {
 fn rewrite_query(text: &str) -> (Vec<String>, Option<String>) {
     let mut out = Vec::new();
     let mut sink = None;
+    let mut sink_columns: Vec<String> = Vec::new();
     for statement in statements(text) {
         let upper = statement.to_uppercase();
         if upper.starts_with("CREATE TABLE") && upper.contains("'BLACKHOLE'") {
+            sink_columns = column_names(&statement);
             continue;
         }
         if upper.starts_with("INSERT INTO") {
@@ -105,13 +107,57 @@ fn rewrite_query(text: &str) -> (Vec<String>, Option<String>) {
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();
             let query = rest[name.len()..].trim_start();
-            out.push(format!("CREATE MATERIALIZED VIEW {name} AS {query}"));
+            // The sink's column names name the view's columns (INSERT maps by position).
+            let columns = if sink_columns.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", sink_columns.join(", "))
+            };
+            out.push(format!("CREATE MATERIALIZED VIEW {name}{columns} AS {query}"));
             sink = Some(name);
             continue;
         }
         out.push(statement);
     }
     (out, sink)
+}
+
+/// The column names of a `CREATE TABLE name (col type, ...) WITH (...)` statement.
+fn column_names(statement: &str) -> Vec<String> {
+    let Some(open) = statement.find('(') else {
+        return Vec::new();
+    };
+    let mut depth = 0;
+    let mut current = String::new();
+    let mut columns = Vec::new();
+    for c in statement[open + 1..].chars() {
+        match c {
+            '(' | '<' => depth += 1,
+            ')' | '>' if depth > 0 => depth -= 1,
+            ')' => {
+                columns.push(std::mem::take(&mut current));
+                break;
+            }
+            ',' if depth == 0 => {
+                columns.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    columns
+        .iter()
+        .filter_map(|definition| definition.split_whitespace().next())
+        .map(|name| {
+            let bare = name.trim_matches('`');
+            if bare.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+                bare.to_string()
+            } else {
+                format!("\"{bare}\"")
+            }
+        })
+        .collect()
 }
 
 /// CPU seconds used by this process so far (user + system).
