@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p laaster-benches --bench nexmark -- --query q5 --events 10000000 --workers 2
-//!     [--queries-dir ../shared/nexmark/flink-queries] [--query q0,q1,...|all]
+//!     [--queries-dir ../shared/nexmark/flink-queries] [--query q0,q1,...|all] [--tps 10000]
 //! ```
 //!
 //! For each query it runs, unmodified, `ddl_gen.sql` + `ddl_views.sql` and the query file,
@@ -26,6 +26,9 @@ struct Options {
     events: u64,
     workers: usize,
     dir: PathBuf,
+    /// Events per second of event time (`${TPS}`); the same as `laaster nexmark-gen
+    /// --rate` so both engines see identical timestamps.
+    tps: u64,
 }
 
 fn parse_options() -> Options {
@@ -34,6 +37,7 @@ fn parse_options() -> Options {
         events: 1_000_000,
         workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/nexmark/flink-queries"),
+        tps: 10_000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -50,6 +54,7 @@ fn parse_options() -> Options {
             "--events" => options.events = value.parse().unwrap_or(options.events),
             "--workers" => options.workers = value.parse().unwrap_or(options.workers),
             "--queries-dir" => options.dir = PathBuf::from(value),
+            "--tps" => options.tps = value.parse().unwrap_or(options.tps),
             _ => {
                 i += 1;
                 continue;
@@ -61,8 +66,8 @@ fn parse_options() -> Options {
 }
 
 /// Replaces Flink's `${...}` placeholders.
-fn substitute(text: &str, events: u64) -> String {
-    text.replace("${TPS}", "10000000")
+fn substitute(text: &str, events: u64, tps: u64) -> String {
+    text.replace("${TPS}", &tps.to_string())
         .replace("${EVENTS_NUM}", &events.to_string())
         .replace("${PERSON_PROPORTION}", "1")
         .replace("${AUCTION_PROPORTION}", "3")
@@ -113,7 +118,9 @@ fn rewrite_query(text: &str) -> (Vec<String>, Option<String>) {
             } else {
                 format!(" ({})", sink_columns.join(", "))
             };
-            out.push(format!("CREATE MATERIALIZED VIEW {name}{columns} AS {query}"));
+            out.push(format!(
+                "CREATE MATERIALIZED VIEW {name}{columns} AS {query}"
+            ));
             sink = Some(name);
             continue;
         }
@@ -151,7 +158,10 @@ fn column_names(statement: &str) -> Vec<String> {
         .filter_map(|definition| definition.split_whitespace().next())
         .map(|name| {
             let bare = name.trim_matches('`');
-            if bare.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            if bare
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
                 bare.to_string()
             } else {
                 format!("\"{bare}\"")
@@ -170,7 +180,12 @@ fn cpu_seconds() -> f64 {
         return 0.0;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -182,7 +197,11 @@ fn peak_rss_mb() -> f64 {
             status
                 .lines()
                 .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|kb| kb.parse::<f64>().ok())
+                })
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -192,9 +211,13 @@ fn run_query(options: &Options, query: &str) -> Result<String, String> {
         std::fs::read_to_string(options.dir.join(name))
             .map_err(|e| format!("cannot read {}: {e}", options.dir.join(name).display()))
     };
-    let ddl = substitute(&read("ddl_gen.sql")?, options.events);
-    let views = substitute(&read("ddl_views.sql")?, options.events);
-    let (query_statements, sink) = rewrite_query(&substitute(&read(&format!("{query}.sql"))?, options.events));
+    let ddl = substitute(&read("ddl_gen.sql")?, options.events, options.tps);
+    let views = substitute(&read("ddl_views.sql")?, options.events, options.tps);
+    let (query_statements, sink) = rewrite_query(&substitute(
+        &read(&format!("{query}.sql"))?,
+        options.events,
+        options.tps,
+    ));
     let sink = sink.ok_or_else(|| "the query file has no INSERT INTO".to_string())?;
 
     let engine = Engine::start(EngineConfig {
@@ -205,13 +228,19 @@ fn run_query(options: &Options, query: &str) -> Result<String, String> {
     let mut session = engine.session();
     let cpu_start = cpu_seconds();
     let start = Instant::now();
-    for statement in statements(&ddl).iter().chain(&statements(&views)).chain(&query_statements) {
+    for statement in statements(&ddl)
+        .iter()
+        .chain(&statements(&views))
+        .chain(&query_statements)
+    {
         session
             .execute(statement)
             .map_err(|e| format!("{}", e.message.replace('"', "'")))?;
     }
     loop {
-        let status = session.source_status("datagen").map_err(|e| e.to_string())?;
+        let status = session
+            .source_status("datagen")
+            .map_err(|e| e.to_string())?;
         if status.done {
             break;
         }
@@ -223,7 +252,11 @@ fn run_query(options: &Options, query: &str) -> Result<String, String> {
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_start;
     let rows = match results.first() {
-        Some(ExecuteResult::Rows(rows)) => rows.to_text().first().and_then(|r| r.first().cloned()).unwrap_or_default(),
+        Some(ExecuteResult::Rows(rows)) => rows
+            .to_text()
+            .first()
+            .and_then(|r| r.first().cloned())
+            .unwrap_or_default(),
         _ => String::new(),
     };
     let events = options.events as f64;

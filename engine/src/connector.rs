@@ -10,7 +10,9 @@ use laaster_sql::plans::CreateSourcePlan;
 pub const SOURCE_CONNECTORS: &[&str] = &["nexmark"];
 
 /// Validates the options and the declared columns against the connector.
-pub(crate) fn source_connector(source: &CreateSourcePlan) -> Result<SourceConnector, ErrorResponse> {
+pub(crate) fn source_connector(
+    source: &CreateSourcePlan,
+) -> Result<SourceConnector, ErrorResponse> {
     match source.connector.as_str() {
         "nexmark" => {
             let config = NexmarkConfig::from_options(&source.options).map_err(|e| {
@@ -30,13 +32,19 @@ pub(crate) fn source_connector(source: &CreateSourcePlan) -> Result<SourceConnec
             "0A000",
             format!("connector \"{other}\" is not supported"),
         )
-        .with_hint(format!("Source connectors: {}.", SOURCE_CONNECTORS.join(", ")))),
+        .with_hint(format!(
+            "Source connectors: {}.",
+            SOURCE_CONNECTORS.join(", ")
+        ))),
     }
 }
 
 /// The declared physical columns must have the connector's types, in order (names
 /// may differ).
-fn check_physical_columns(source: &CreateSourcePlan, produced: &RelationDesc) -> Result<(), ErrorResponse> {
+fn check_physical_columns(
+    source: &CreateSourcePlan,
+    produced: &RelationDesc,
+) -> Result<(), ErrorResponse> {
     let declared = &source.desc.columns[..source.physical_arity.min(source.desc.arity())];
     let matches = declared.len() == produced.arity()
         && declared
@@ -49,12 +57,26 @@ fn check_physical_columns(source: &CreateSourcePlan, produced: &RelationDesc) ->
     let describe = |columns: Vec<String>| columns.join(", ");
     Err(ErrorResponse::new(
         "42804",
-        format!("the columns of \"{}\" do not match what connector \"{}\" produces", source.name, source.connector),
+        format!(
+            "the columns of \"{}\" do not match what connector \"{}\" produces",
+            source.name, source.connector
+        ),
     )
     .with_detail(format!(
         "Declared: {}. The connector produces: {}.",
-        describe(declared.iter().map(|c| format!("{} {}", c.name, c.typ.scalar)).collect()),
-        describe(produced.columns.iter().map(|c| format!("{} {}", c.name, c.typ.scalar)).collect()),
+        describe(
+            declared
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.typ.scalar))
+                .collect()
+        ),
+        describe(
+            produced
+                .columns
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.typ.scalar))
+                .collect()
+        ),
     ))
     .with_hint("Declare the physical columns as in Flink's Nexmark DDL (ddl_gen.sql)."))
 }

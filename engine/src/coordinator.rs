@@ -318,7 +318,12 @@ impl Coordinator {
                         done: progress.workers_done >= self.workers.commands.len(),
                         emitted: progress.emitted,
                     })
-                    .ok_or_else(|| ErrorResponse::new("42P01", format!("source table \"{name}\" does not exist")));
+                    .ok_or_else(|| {
+                        ErrorResponse::new(
+                            "42P01",
+                            format!("source table \"{name}\" does not exist"),
+                        )
+                    });
                 let _ = reply.send(status);
             }
             Request::Shutdown => {}

@@ -247,7 +247,9 @@ impl Sequencer<'_> {
             uses: Vec::new(),
             table: None,
         });
-        self.coordinator.sources.insert(id, crate::coordinator::SourceProgress::default());
+        self.coordinator
+            .sources
+            .insert(id, crate::coordinator::SourceProgress::default());
         self.coordinator.workers.broadcast(Command::CreateSource {
             id,
             name: source.name,

@@ -245,7 +245,8 @@ impl WorkerState {
                     let mfp = MapFilterProject::identity(physical_arity)
                         .map(computed.iter().cloned())
                         .project((0..physical_arity + computed.len()).collect());
-                    let rendered = crate::render::mfp::render_mfp(Rendered { oks: rows, errs }, mfp);
+                    let rendered =
+                        crate::render::mfp::render_mfp(Rendered { oks: rows, errs }, mfp);
                     (
                         rendered.oks.arrange_by_self_named("source").trace,
                         rendered.errs.arrange_by_self_named("source errors").trace,
