@@ -165,11 +165,21 @@ fn pg_queries() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Flink's query texts: `LAASTER_NEXMARK_QUERIES`, else `../shared` beside the checkout,
+/// else this machine's `/work/shared` (CI clones the project elsewhere).
 fn queries_dir() -> PathBuf {
-    std::env::var_os("LAASTER_NEXMARK_QUERIES").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/nexmark/flink-queries"),
-        PathBuf::from,
-    )
+    if let Some(dir) = std::env::var_os("LAASTER_NEXMARK_QUERIES") {
+        return PathBuf::from(dir);
+    }
+    let candidates = [
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/nexmark/flink-queries"),
+        PathBuf::from("/work/shared/nexmark/flink-queries"),
+    ];
+    candidates
+        .iter()
+        .find(|dir| dir.join("ddl_gen.sql").is_file())
+        .cloned()
+        .unwrap_or_else(|| candidates[0].clone())
 }
 
 fn read_query_file(name: &str) -> String {

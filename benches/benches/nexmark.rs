@@ -36,7 +36,13 @@ fn parse_options() -> Options {
         queries: vec!["q0".into()],
         events: 1_000_000,
         workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/nexmark/flink-queries"),
+        dir: [
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/nexmark/flink-queries"),
+            PathBuf::from("/work/shared/nexmark/flink-queries"),
+        ]
+        .into_iter()
+        .find(|dir| dir.join("ddl_gen.sql").is_file())
+        .unwrap_or_default(),
         tps: 10_000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
