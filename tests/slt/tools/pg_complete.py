@@ -5,7 +5,7 @@ Usage
 -----
     # once: pip install "psycopg[binary]"     (psycopg 3; preferred)
     #       otherwise the script falls back to the `psql` binary (no type checks)
-    python3 tests/slt/tools/pg_complete.py                 # all of tests/slt/src/*.slt
+    python3 tests/slt/tools/pg_complete.py                 # all of tests/slt/src/*.slt.in
     python3 tests/slt/tools/pg_complete.py joins strings   # only these sources
     python3 tests/slt/tools/pg_complete.py --check         # fail if an output file would change
     python3 tests/slt/tools/pg_complete.py --fix-types     # rewrite wrong type letters in src/
@@ -18,7 +18,7 @@ afterwards, so files are independent of each other.
 
 What it does
 ------------
-For every source file tests/slt/src/<name>.slt it writes tests/slt/<name>.slt:
+For every source file tests/slt/src/<name>.slt.in it writes tests/slt/<name>.slt:
 
 * `statement ok` records must succeed in PostgreSQL (the script stops otherwise).
 * `statement error <regex>` / `query error <regex>` must fail in PostgreSQL with
@@ -77,7 +77,7 @@ INT_OIDS = {20, 21, 23}  # int8, int2, int4
 REAL_OIDS = {700, 701, 1700}  # float4, float8, numeric
 
 HEADER = (
-    "# Generated from src/{name}.slt by tools/pg_complete.py against PostgreSQL 15.\n"
+    "# Generated from src/{name}.slt.in by tools/pg_complete.py against PostgreSQL 15.\n"
     "# Do not edit by hand: edit the source and rerun the script.\n"
 )
 
@@ -340,7 +340,7 @@ def format_value(v, where):
 
 
 def complete_file(name, kind, admin_db, fix_types):
-    src = os.path.join(SRC_DIR, name + ".slt")
+    src = os.path.join(SRC_DIR, name + ".slt.in")
     blocks = read_blocks(src)
     dbname = "slt_" + re.sub(r"[^a-z0-9_]", "_", name.lower())
     create_db(kind, admin_db, dbname)
@@ -471,7 +471,7 @@ def main():
     args = ap.parse_args()
 
     names = args.names or sorted(
-        f[:-4] for f in os.listdir(SRC_DIR) if f.endswith(".slt"))
+        f[:-len(".slt.in")] for f in os.listdir(SRC_DIR) if f.endswith(".slt.in"))
     total = {"query": 0, "statement": 0, "onlyif": 0}
     stale = []
     try:
