@@ -105,9 +105,30 @@ fn rewrite_query(text: &str) -> (Vec<String>, Option<String>) {
     let mut out = Vec::new();
     let mut sink = None;
     let mut sink_columns: Vec<String> = Vec::new();
-    for statement in statements(text) {
+    let all = statements(text);
+    // The sink is the table the query INSERTs into (blackhole, or q10's filesystem table).
+    let target = all.iter().find_map(|s| {
+        let rest = s
+            .strip_prefix("INSERT INTO")
+            .or_else(|| s.strip_prefix("insert into"))?;
+        Some(
+            rest.trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect::<String>()
+                .to_lowercase(),
+        )
+    });
+    for statement in all {
         let upper = statement.to_uppercase();
-        if upper.starts_with("CREATE TABLE") && upper.contains("'BLACKHOLE'") {
+        let creates_sink = upper.starts_with("CREATE TABLE")
+            && target.as_ref().is_some_and(|t| {
+                upper["CREATE TABLE".len()..]
+                    .trim_start()
+                    .to_lowercase()
+                    .starts_with(t.as_str())
+            });
+        if creates_sink {
             sink_columns = column_names(&statement);
             continue;
         }
@@ -241,7 +262,7 @@ fn run_query(options: &Options, query: &str) -> Result<String, String> {
     {
         session
             .execute(statement)
-            .map_err(|e| format!("{}", e.message.replace('"', "'")))?;
+            .map_err(|e| e.message.replace('"', "'"))?;
     }
     loop {
         let status = session

@@ -6,7 +6,9 @@ use laaster_repr::scalar::{DateTimeField, TrimSide};
 use laaster_repr::{Datum, ErrorResponse, Func, ScalarExpr, ScalarType};
 use sqlparser::ast;
 
-use super::coerce::{Overload, Typed, cast_unchecked, coerce, fold, select_overload, unify_types};
+use super::coerce::{
+    Overload, Typed, can_implicit, cast_unchecked, coerce, fold, select_overload, unify_types,
+};
 use super::literal::datetime_field;
 use super::scope::normalize_ident;
 use super::{ExprCx, response, unsupported};
@@ -75,7 +77,22 @@ const SCALAR_FUNCTIONS: &[&str] = &[
     "to_char",
     "now",
     "current_timestamp",
+    "localtimestamp",
     "current_date",
+    // Flink's built-ins.
+    "date_format",
+    "regexp_extract",
+    "split_index",
+    "year",
+    "quarter",
+    "month",
+    "week",
+    "dayofyear",
+    "dayofmonth",
+    "dayofweek",
+    "hour",
+    "minute",
+    "second",
     "array_length",
     "cardinality",
     "row",
@@ -178,6 +195,8 @@ impl Planner<'_> {
             ScalarType::Date => {
                 Datum::Date(i32::try_from(micros.div_euclid(MICROS_PER_DAY)).unwrap_or(i32::MAX))
             }
+            // The session time zone is UTC, so local time is UTC time.
+            ScalarType::Timestamp => Datum::Timestamp(micros),
             _ => Datum::TimestampTz(micros),
         };
         Ok(Typed::new(
@@ -228,6 +247,35 @@ pub(crate) fn extract(
     } else {
         call(Func::Extract(field), vec![value], ScalarType::NUMERIC)
     })
+}
+
+/// Flink's `YEAR(x)`, `HOUR(x)`, ... shorthands for `EXTRACT(field FROM x)`, returning
+/// bigint (`SECOND` without its fraction, `DAYOFWEEK` 1 = Sunday .. 7 = Saturday).
+fn flink_extract(name: &str, field: DateTimeField, args: Vec<Typed>) -> Result<Typed, PlanError> {
+    let mut args = args;
+    let (Some(value), true) = (args.pop(), args.is_empty()) else {
+        return Err(no_function(name, &args));
+    };
+    let time_of_day = matches!(
+        field,
+        DateTimeField::Hour | DateTimeField::Minute | DateTimeField::Second
+    );
+    let value = match value.scalar() {
+        ScalarType::Timestamp | ScalarType::TimestampTz => value,
+        ScalarType::Time if time_of_day => value,
+        ScalarType::Date if !time_of_day => value,
+        ScalarType::Date | ScalarType::Unknown => cast_unchecked(value, &ScalarType::Timestamp),
+        _ => return Err(no_function(name, &[value])),
+    };
+    let result = call(Func::ExtractBigint(field), vec![value], ScalarType::Int64);
+    if field != DateTimeField::DayOfWeek {
+        return Ok(result);
+    }
+    // Postgres' day of week (Sunday 0 .. Saturday 6) to Flink's (Sunday 1 .. Saturday 7).
+    let nullable = result.typ.nullable;
+    let one = ScalarExpr::literal(Datum::Int64(1), ScalarType::Int64);
+    let expr = ScalarExpr::call2(Func::Add, result.expr, one);
+    Ok(fold(Typed::new(expr, ScalarType::Int64, nullable)))
 }
 
 /// `ARRAY[...]`.
@@ -602,15 +650,60 @@ pub(crate) fn call_builtin(
             }
             call(Func::ToChar, vec![value, format], T::Text)
         }
-        (
-            "now"
-            | "current_timestamp"
-            | "transaction_timestamp"
-            | "statement_timestamp"
-            | "localtimestamp",
-            0,
-        ) => planner.now_literal(T::TimestampTz)?,
+        ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp", 0) => {
+            planner.now_literal(T::TimestampTz)?
+        }
+        ("localtimestamp", 0) => planner.now_literal(T::Timestamp)?,
         ("current_date", 0) => planner.now_literal(T::Date)?,
+        ("date_format", 2) => {
+            let value_ok = matches!(
+                args[0].scalar(),
+                T::Timestamp | T::TimestampTz | T::Date | T::Unknown
+            ) || args[0].scalar().is_string();
+            if !value_ok || !can_implicit(args[1].scalar(), &T::Text) {
+                return Err(no_function(name, &args));
+            }
+            let mut args = args.into_iter();
+            let (Some(value), Some(format)) = (args.next(), args.next()) else {
+                return Err(no_function(name, &[]));
+            };
+            // Flink's DATE_FORMAT(string, format) reads the string as a timestamp.
+            let value = match value.scalar() {
+                T::Timestamp | T::TimestampTz => value,
+                _ => cast_unchecked(value, &T::Timestamp),
+            };
+            let format = cast_unchecked(format, &T::Text);
+            call(Func::DateFormat, vec![value, format], T::Text)
+        }
+        ("regexp_extract", 2 | 3) => {
+            let tail: &[T] = if args.len() == 2 {
+                &[T::Text]
+            } else {
+                &[T::Text, T::Int32]
+            };
+            let mut result = call(Func::RegexpExtract, text_args(name, args, tail)?, T::Text);
+            result.typ.nullable = true;
+            result
+        }
+        ("split_index", 3) => {
+            let mut result = call(
+                Func::SplitIndex,
+                text_args(name, args, &[text, int])?,
+                T::Text,
+            );
+            result.typ.nullable = true;
+            result
+        }
+        ("year", _) => flink_extract(name, DateTimeField::Year, args)?,
+        ("quarter", _) => flink_extract(name, DateTimeField::Quarter, args)?,
+        ("month", _) => flink_extract(name, DateTimeField::Month, args)?,
+        ("week", _) => flink_extract(name, DateTimeField::Week, args)?,
+        ("dayofyear", _) => flink_extract(name, DateTimeField::DayOfYear, args)?,
+        ("dayofmonth", _) => flink_extract(name, DateTimeField::Day, args)?,
+        ("dayofweek", _) => flink_extract(name, DateTimeField::DayOfWeek, args)?,
+        ("hour", _) => flink_extract(name, DateTimeField::Hour, args)?,
+        ("minute", _) => flink_extract(name, DateTimeField::Minute, args)?,
+        ("second", _) => flink_extract(name, DateTimeField::Second, args)?,
         ("array_length", 2) => {
             if !matches!(args[0].scalar(), T::Array(_)) {
                 return Err(no_function(name, &args));

@@ -409,6 +409,58 @@ fn now_is_literal_ad_hoc_and_rejected_in_views() {
 }
 
 #[test]
+fn flink_builtins_resolve_with_flink_result_types() {
+    assert_eq!(
+        schema("SELECT DATE_FORMAT(ts, 'yyyy-MM-dd'), date_format(v, 'HH:mm') FROM u"),
+        [
+            ("date_format".into(), "text".into(), true),
+            ("date_format".into(), "text".into(), true)
+        ]
+    );
+    assert_eq!(
+        schema("SELECT regexp_extract(b, 'x(.)'), SPLIT_INDEX(b, ',', a) FROM t"),
+        [
+            ("regexp_extract".into(), "text".into(), true),
+            ("split_index".into(), "text".into(), true)
+        ]
+    );
+    // Always nullable: no match or an index out of range is NULL.
+    assert_eq!(
+        schema("SELECT regexp_extract('a', 'a', 0), split_index('a', ',', 0)")
+            .iter()
+            .map(|c| c.2)
+            .collect::<Vec<_>>(),
+        [true, true]
+    );
+    assert_eq!(
+        types(
+            "SELECT YEAR(ts), QUARTER(ts), MONTH(ts), WEEK(ts), DAYOFYEAR(ts), DAYOFMONTH(ts), \
+             DAYOFWEEK(ts), HOUR(ts), MINUTE(ts), SECOND(ts), HOUR(TIME '10:00'), YEAR(DATE '2024-01-01') FROM u"
+        ),
+        vec!["bigint"; 12]
+    );
+    assert_eq!(
+        types("SELECT LOCALTIMESTAMP, CURRENT_TIMESTAMP"),
+        ["timestamp without time zone", "timestamp with time zone"]
+    );
+    assert!(
+        error("SELECT DATE_FORMAT(a, 'yyyy') FROM t")
+            .contains("function date_format(integer, unknown) does not exist")
+    );
+    assert!(error("SELECT HOUR(a) FROM t").contains("function hour(integer) does not exist"));
+    assert!(
+        error("SELECT split_index(b, ',') FROM t")
+            .contains("function split_index(text, unknown) does not exist")
+    );
+    assert!(
+        plan_maintained("SELECT LOCALTIMESTAMP")
+            .unwrap_err()
+            .to_string()
+            .contains("now() is not allowed in materialized views")
+    );
+}
+
+#[test]
 fn failing_constants_are_left_for_run_time() {
     // Division by zero must not fail planning.
     assert!(plan("SELECT 1 / 0").is_ok());

@@ -4,9 +4,11 @@
 //!
 //! The functions are grouped by concept: [`numeric`] (arithmetic and math),
 //! [`datetime`] (date/time arithmetic, `extract`, `date_trunc`), [`string`] (text
-//! functions, `LIKE`, regular expressions), [`to_char`] (formatting). Comparison, null
+//! functions, `LIKE`, regular expressions), [`to_char`] (formatting), [`date_format`]
+//! (Flink's `DATE_FORMAT` with Java date patterns). Comparison, null
 //! handling, jsonb access, arrays and records are small enough to live here.
 
+mod date_format;
 mod datetime;
 mod numeric;
 mod string;
@@ -130,6 +132,8 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
         | Func::Rpad
         | Func::RegexpMatch
         | Func::RegexpReplace
+        | Func::RegexpExtract
+        | Func::SplitIndex
         | Func::StartsWith
         | Func::Like { .. } => string::apply(func, args),
         Func::NullIf => match args {
@@ -145,6 +149,10 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
             [d] => datetime::extract(*field, d),
             _ => Err(unsupported(func, args)),
         },
+        Func::ExtractBigint(field) => match args {
+            [d] => datetime::extract_bigint(*field, d),
+            _ => Err(unsupported(func, args)),
+        },
         Func::DatePart(field) => match args {
             [d] => datetime::date_part(*field, d),
             _ => Err(unsupported(func, args)),
@@ -155,6 +163,10 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
         },
         Func::ToChar => match args {
             [value, Datum::Text(format)] => to_char::to_char(value, format),
+            _ => Err(unsupported(func, args)),
+        },
+        Func::DateFormat => match args {
+            [value, Datum::Text(format)] => date_format::date_format(value, format),
             _ => Err(unsupported(func, args)),
         },
         Func::JsonbGet | Func::JsonbGetText => jsonb_access(func, args),

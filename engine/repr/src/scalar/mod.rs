@@ -110,6 +110,13 @@ pub enum Func {
     RegexpMatch,
     /// `regexp_replace(s, pattern, replacement [, flags])`.
     RegexpReplace,
+    /// Flink's `REGEXP_EXTRACT(s, pattern [, group])` → text: the group (default 0, the
+    /// whole match) of the first match; NULL without a match, for a group the pattern
+    /// does not have, or a group that did not participate.
+    RegexpExtract,
+    /// Flink's `SPLIT_INDEX(s, separator, index)` → text: the 0-based `index`-th piece of
+    /// `s` split at every `separator` (empty pieces kept); NULL when out of range.
+    SplitIndex,
     StartsWith,
     /// `a LIKE b` / `a ILIKE b` (with `\` as the escape character).
     Like {
@@ -128,6 +135,11 @@ pub enum Func {
     DateTrunc,
     /// `to_char(x, format)`.
     ToChar,
+    /// Flink's `DATE_FORMAT(timestamp, format)` with a Java date pattern
+    /// (`yyyy-MM-dd HH:mm:ss.SSS`); args are `(timestamp, format text)`.
+    DateFormat,
+    /// Flink's `HOUR(x)`, `YEAR(x)`, ...: the field as bigint (seconds truncated).
+    ExtractBigint(DateTimeField),
     // ---- jsonb ----
     /// `j -> key` (text key or integer index) → jsonb.
     JsonbGet,

@@ -466,6 +466,17 @@ fn extract_decimal(field: DateTimeField, value: &Datum) -> Result<Decimal, EvalE
     }
 }
 
+/// Flink's `HOUR(x)`, `YEAR(x)`, ... (`EXTRACT` returning bigint): the field rounded
+/// down to a whole number (`SECOND` drops the fraction).
+pub(super) fn extract_bigint(field: DateTimeField, value: &Datum) -> Result<Datum, EvalError> {
+    use rust_decimal::prelude::ToPrimitive;
+    extract_decimal(field, value)?
+        .floor()
+        .to_i64()
+        .map(Datum::Int64)
+        .ok_or_else(|| EvalError::OutOfRange("bigint".to_string()))
+}
+
 /// `date_part('field', x)` → double precision.
 ///
 /// Postgres computes the fractional fields in floating point (not via numeric), so
@@ -742,6 +753,28 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "timestamp out of range"
+        );
+    }
+
+    #[test]
+    fn flink_extract_shorthands_return_bigint() {
+        let x = |field, d: Datum| Func::ExtractBigint(field).apply(&[d]).unwrap();
+        use DateTimeField::*;
+        assert_eq!(x(Hour, ts("2024-01-02 03:04:05.9")), Datum::Int64(3));
+        assert_eq!(x(Minute, ts("2024-01-02 03:04:05.9")), Datum::Int64(4));
+        assert_eq!(x(Second, ts("2024-01-02 03:04:05.9")), Datum::Int64(5));
+        assert_eq!(x(Second, ts("1969-12-31 23:59:59.5")), Datum::Int64(59));
+        assert_eq!(x(Year, date("2024-01-02")), Datum::Int64(2024));
+        assert_eq!(x(Day, date("2024-01-02")), Datum::Int64(2));
+        assert_eq!(x(Week, date("1994-09-27")), Datum::Int64(39));
+        assert_eq!(
+            Func::ExtractBigint(Hour).apply(&[Datum::Null]).unwrap(),
+            Datum::Null
+        );
+        assert!(
+            Func::ExtractBigint(Hour)
+                .apply(&[date("2024-01-01")])
+                .is_err()
         );
     }
 

@@ -127,6 +127,15 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
         (Func::RegexpReplace, [Text(s), Text(pattern), Text(replacement), Text(flags)]) => {
             regexp_replace(s, pattern, replacement, flags)
         }
+        (Func::RegexpExtract, [Text(s), Text(pattern)]) => regexp_extract(s, pattern, 0),
+        (Func::RegexpExtract, [Text(s), Text(pattern), index]) => {
+            regexp_extract(s, pattern, int_arg(index).ok_or_else(unsupported)?)
+        }
+        (Func::SplitIndex, [Text(s), Text(separator), index]) => Ok(split_index(
+            s,
+            separator,
+            int_arg(index).ok_or_else(unsupported)?,
+        )),
         (Func::StartsWith, [Text(s), Text(prefix)]) => Ok(Datum::Bool(s.starts_with(&**prefix))),
         (Func::Like { case_insensitive }, [Text(s), Text(pattern)]) => {
             like(s, pattern, *case_insensitive).map(Datum::Bool)
@@ -253,6 +262,25 @@ fn split_part(s: &str, delimiter: &str, n: i64) -> Result<Datum, EvalError> {
         s.rsplit(delimiter).nth((-(n + 1)) as usize)
     };
     Ok(Datum::text(part.unwrap_or("")))
+}
+
+/// Flink's `SPLIT_INDEX(s, separator, index)`: the 0-based `index`-th piece of `s` split
+/// at each occurrence of the whole `separator`, keeping empty pieces (an empty separator
+/// splits at each whitespace character). An empty string has no pieces; a negative or
+/// too large index is NULL.
+fn split_index(s: &str, separator: &str, index: i64) -> Datum {
+    let Ok(index) = usize::try_from(index) else {
+        return Datum::Null;
+    };
+    if s.is_empty() {
+        return Datum::Null;
+    }
+    let piece = if separator.is_empty() {
+        s.split(char::is_whitespace).nth(index)
+    } else {
+        s.split(separator).nth(index)
+    };
+    piece.map_or(Datum::Null, Datum::text)
 }
 
 /// `||`: text concatenation (non-text operands print as text), array concatenation and
@@ -499,6 +527,7 @@ fn simple_lower(c: char) -> char {
 thread_local! {
     static LIKE_CACHE: RefCell<HashMap<(String, bool), LikePattern>> = RefCell::new(HashMap::new());
     static REGEX_CACHE: RefCell<HashMap<(String, String), Regex>> = RefCell::new(HashMap::new());
+    static JAVA_REGEX_CACHE: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
 }
 
 /// `text LIKE pattern` / `ILIKE` (ILIKE lowercases both sides), `\` escapes.
@@ -620,6 +649,45 @@ fn regexp_match(s: &str, pattern: &str, flags: &str) -> Result<Datum, EvalError>
             .collect()
     };
     Ok(Datum::Array(Arc::from(elements)))
+}
+
+/// Compiles a regular expression with Java's defaults (Flink's functions): `.` does
+/// not match a newline, `^`/`$` anchor at the ends of the text. The syntax is the regex
+/// crate's, which covers Java's except backreferences and lookaround (those fail with
+/// an "invalid regular expression" error).
+fn compile_java_regex(pattern: &str) -> Result<Regex, EvalError> {
+    if let Some(regex) = JAVA_REGEX_CACHE.with(|cache| cache.borrow().get(pattern).cloned()) {
+        return Ok(regex);
+    }
+    let regex = RegexBuilder::new(pattern)
+        .build()
+        .map_err(|e| EvalError::InvalidRegex(regex_error_message(&e)))?;
+    JAVA_REGEX_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(pattern.to_string(), regex.clone());
+    });
+    Ok(regex)
+}
+
+/// Flink's `REGEXP_EXTRACT(s, pattern [, group])`: group `group` (0 is the whole match)
+/// of the first match. NULL without a match, for a group number the pattern does not
+/// have (Flink catches Java's IndexOutOfBoundsException), or for a group that did not
+/// take part in the match.
+fn regexp_extract(s: &str, pattern: &str, group: i64) -> Result<Datum, EvalError> {
+    let regex = compile_java_regex(pattern)?;
+    let Ok(group) = usize::try_from(group) else {
+        return Ok(Datum::Null);
+    };
+    if group >= regex.captures_len() {
+        return Ok(Datum::Null);
+    }
+    Ok(regex
+        .captures(s)
+        .and_then(|captures| captures.get(group))
+        .map_or(Datum::Null, |m| Datum::text(m.as_str())))
 }
 
 /// Postgres' replacement syntax (`\1`..`\9`, `\&` for the whole match, `\\`) in the
@@ -943,6 +1011,74 @@ mod tests {
                 &[t("x\\"), t("x\\")]
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn flink_regexp_extract() {
+        let extract = |s: &str, p: &str, g: i32| {
+            call(Func::RegexpExtract, &[t(s), t(p), Datum::Int32(g)]).unwrap()
+        };
+        assert_eq!(extract("foothebar", "foo(.*?)(bar)", 2), t("bar"));
+        assert_eq!(extract("foothebar", "foo(.*?)(bar)", 1), t("the"));
+        assert_eq!(extract("foothebar", "foo(.*?)(bar)", 0), t("foothebar"));
+        assert_eq!(extract("100-200", r"(\d+)-(\d+)", 1), t("100"));
+        assert_eq!(
+            call(Func::RegexpExtract, &[t("100-200"), t(r"(\d+)-(\d+)")]).unwrap(),
+            t("100-200")
+        );
+        // Nexmark q21's pattern.
+        let url = "https://www.nexmark.com/abc/item.htm?query=1&channel_id=1234";
+        assert_eq!(extract(url, "(&|^)channel_id=([^&]*)", 2), t("1234"));
+        assert_eq!(
+            extract("channel_id=7&x=1", "(&|^)channel_id=([^&]*)", 2),
+            t("7")
+        );
+        assert_eq!(
+            extract("a=1&channel_id=42", "(&|^)channel_id=([^&]*)", 2),
+            t("42")
+        );
+        // No match, a group the pattern lacks, a negative group, a group not taking part.
+        assert_eq!(extract("xyz", "foo(.*)", 1), Datum::Null);
+        assert_eq!(extract("foobar", "foo(.*)", 2), Datum::Null);
+        assert_eq!(extract("foobar", "foo(.*)", -1), Datum::Null);
+        assert_eq!(extract("ab", "a(x)?b", 1), Datum::Null);
+        // Java's defaults: `.` stops at a newline.
+        assert_eq!(extract("ab\ncd", "b.*", 0), t("b"));
+        assert_eq!(
+            call(Func::RegexpExtract, &[Datum::Null, t("a"), Datum::Int32(0)]).unwrap(),
+            Datum::Null
+        );
+        let err = call(Func::RegexpExtract, &[t("a"), t("(a"), Datum::Int32(0)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid regular expression: parentheses () not balanced"
+        );
+    }
+
+    #[test]
+    fn flink_split_index() {
+        let split = |s: &str, sep: &str, i: i32| {
+            call(Func::SplitIndex, &[t(s), t(sep), Datum::Int32(i)]).unwrap()
+        };
+        assert_eq!(split("Jack,John,Mary", ",", 2), t("Mary"));
+        assert_eq!(split("Jack,John,Mary", ",", 0), t("Jack"));
+        assert_eq!(split("Jack,John,Mary", ",", 3), Datum::Null);
+        assert_eq!(split("Jack,John,Mary", ",", -1), Datum::Null);
+        assert_eq!(split("a,,b", ",", 1), t(""));
+        assert_eq!(split("a,", ",", 1), t(""));
+        assert_eq!(split("a--b--c", "--", 2), t("c"));
+        assert_eq!(split("", ",", 0), Datum::Null);
+        assert_eq!(split("no separator", ";", 0), t("no separator"));
+        assert_eq!(split("a b  c", "", 3), t("c"));
+        // Nexmark q22's URLs.
+        let url = "https://www.nexmark.com/xyz/abc/def/item.htm?query=1";
+        assert_eq!(split(url, "/", 3), t("xyz"));
+        assert_eq!(split(url, "/", 5), t("def"));
+        assert_eq!(split(url, "/", 7), Datum::Null);
+        assert_eq!(
+            call(Func::SplitIndex, &[t("a"), Datum::Null, Datum::Int32(0)]).unwrap(),
+            Datum::Null
         );
     }
 
