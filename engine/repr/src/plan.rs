@@ -382,17 +382,29 @@ impl PreparedMfp {
                 self.projection.iter().map(|&c| row[c].clone()).collect(),
             ));
         }
-        let mut datums: Vec<Datum> = Vec::with_capacity(row.len() + self.expressions.len());
-        datums.extend_from_slice(row);
+        // Expressions read the row and the values appended so far, without a copy.
+        let mut appended: Vec<Datum> = Vec::with_capacity(self.expressions.len());
         for (index, expression) in self.expressions.iter().enumerate() {
-            let value = expression.eval(&datums)?;
-            datums.push(value);
-            if !Self::passes(&self.predicates_after[index + 1], &datums)? {
-                return Ok(None);
+            let value = expression.eval_split(row, &appended)?;
+            appended.push(value);
+            for predicate in &self.predicates_after[index + 1] {
+                if predicate.eval_split(row, &appended)? != Datum::Bool(true) {
+                    return Ok(None);
+                }
             }
         }
+        let width = row.len();
         Ok(Some(
-            self.projection.iter().map(|&c| datums[c].clone()).collect(),
+            self.projection
+                .iter()
+                .map(|&c| {
+                    if c < width {
+                        row[c].clone()
+                    } else {
+                        appended[c - width].clone()
+                    }
+                })
+                .collect(),
         ))
     }
 

@@ -221,31 +221,41 @@ impl ScalarExpr {
 
     /// Evaluates the expression on a row.
     pub fn eval(&self, row: &[Datum]) -> Result<Datum, EvalError> {
+        self.eval_in(row)
+    }
+
+    /// Evaluates the expression over `input` followed by `appended` (columns past the
+    /// input's end read `appended`), without copying either.
+    pub fn eval_split(&self, input: &[Datum], appended: &[Datum]) -> Result<Datum, EvalError> {
+        self.eval_in(&(input, appended))
+    }
+
+    fn eval_in<C: Columns + ?Sized>(&self, row: &C) -> Result<Datum, EvalError> {
         match self {
-            ScalarExpr::Column(index) => Ok(row[*index].clone()),
+            ScalarExpr::Column(index) => Ok(row.column(*index).clone()),
             ScalarExpr::Literal(datum, _) => Ok(datum.clone()),
             ScalarExpr::Error(err) => Err(err.clone()),
             ScalarExpr::Call { func, args } => match args.as_slice() {
                 [] => func.apply(&[]),
-                [a] => func.apply(&[a.eval(row)?]),
-                [a, b] => func.apply(&[a.eval(row)?, b.eval(row)?]),
+                [a] => func.apply(&[a.eval_in(row)?]),
+                [a, b] => func.apply(&[a.eval_in(row)?, b.eval_in(row)?]),
                 _ => {
                     let values = args
                         .iter()
-                        .map(|a| a.eval(row))
+                        .map(|a| a.eval_in(row))
                         .collect::<Result<Vec<_>, _>>()?;
                     func.apply(&values)
                 }
             },
-            ScalarExpr::If { cond, then, els } => match cond.eval(row)? {
-                Datum::Bool(true) => then.eval(row),
-                _ => els.eval(row),
+            ScalarExpr::If { cond, then, els } => match cond.eval_in(row)? {
+                Datum::Bool(true) => then.eval_in(row),
+                _ => els.eval_in(row),
             },
             ScalarExpr::And(args) => eval_and(args, row),
             ScalarExpr::Or(args) => eval_or(args, row),
             ScalarExpr::Coalesce(args) => {
                 for arg in args {
-                    let value = arg.eval(row)?;
+                    let value = arg.eval_in(row)?;
                     if !value.is_null() {
                         return Ok(value);
                     }
@@ -335,11 +345,11 @@ impl ScalarExpr {
     }
 }
 
-fn eval_and(args: &[ScalarExpr], row: &[Datum]) -> Result<Datum, EvalError> {
+fn eval_and<C: Columns + ?Sized>(args: &[ScalarExpr], row: &C) -> Result<Datum, EvalError> {
     let mut null = false;
     let mut error = None;
     for arg in args {
-        match arg.eval(row) {
+        match arg.eval_in(row) {
             Ok(Datum::Bool(false)) => return Ok(Datum::Bool(false)),
             Ok(Datum::Null) => null = true,
             Ok(_) => {}
@@ -353,11 +363,11 @@ fn eval_and(args: &[ScalarExpr], row: &[Datum]) -> Result<Datum, EvalError> {
     }
 }
 
-fn eval_or(args: &[ScalarExpr], row: &[Datum]) -> Result<Datum, EvalError> {
+fn eval_or<C: Columns + ?Sized>(args: &[ScalarExpr], row: &C) -> Result<Datum, EvalError> {
     let mut null = false;
     let mut error = None;
     for arg in args {
-        match arg.eval(row) {
+        match arg.eval_in(row) {
             Ok(Datum::Bool(true)) => return Ok(Datum::Bool(true)),
             Ok(Datum::Null) => null = true,
             Ok(_) => {}
@@ -368,5 +378,28 @@ fn eval_or(args: &[ScalarExpr], row: &[Datum]) -> Result<Datum, EvalError> {
         Some(e) => Err(e),
         None if null => Ok(Datum::Null),
         None => Ok(Datum::Bool(false)),
+    }
+}
+
+/// Where an expression's column references read from: one row, or a row followed by
+/// values appended to it (so map-filter-project need not copy the row).
+trait Columns {
+    fn column(&self, index: usize) -> &Datum;
+}
+
+impl Columns for [Datum] {
+    #[inline]
+    fn column(&self, index: usize) -> &Datum {
+        &self[index]
+    }
+}
+
+impl Columns for (&[Datum], &[Datum]) {
+    #[inline]
+    fn column(&self, index: usize) -> &Datum {
+        match self.0.get(index) {
+            Some(datum) => datum,
+            None => &self.1[index - self.0.len()],
+        }
     }
 }
