@@ -11,6 +11,8 @@
 //! The query directory can be overridden with LAASTER_NEXMARK_QUERIES.
 
 use std::collections::BTreeMap;
+
+use laaster_connectors::nexmark::queries::{Placeholders, queries_dir, rewrite_query, statements};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -165,25 +167,9 @@ fn pg_queries() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Flink's query texts: `LAASTER_NEXMARK_QUERIES`, else `../shared` beside the checkout,
-/// else this machine's `/work/shared` (CI clones the project elsewhere).
-fn queries_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LAASTER_NEXMARK_QUERIES") {
-        return PathBuf::from(dir);
-    }
-    let candidates = [
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/nexmark/flink-queries"),
-        PathBuf::from("/work/shared/nexmark/flink-queries"),
-    ];
-    candidates
-        .iter()
-        .find(|dir| dir.join("ddl_gen.sql").is_file())
-        .cloned()
-        .unwrap_or_else(|| candidates[0].clone())
-}
-
 fn read_query_file(name: &str) -> String {
-    let path = queries_dir().join(name);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = queries_dir(&root).unwrap_or_default().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "cannot read {} (set LAASTER_NEXMARK_QUERIES): {e}",
@@ -210,12 +196,7 @@ fn nexmark_options() -> Vec<(String, String)> {
 
 /// Replaces Flink's `${...}` placeholders.
 fn substitute(text: &str) -> String {
-    text.replace("${TPS}", &TPS.to_string())
-        .replace("${EVENTS_NUM}", &EVENTS.to_string())
-        .replace("${PERSON_PROPORTION}", "1")
-        .replace("${AUCTION_PROPORTION}", "3")
-        .replace("${BID_PROPORTION}", "46")
-        .replace("${NEXMARK_TABLE}", "datagen")
+    Placeholders::new(EVENTS, TPS).substitute(text)
 }
 
 /// ddl_gen.sql, substituted, with the `seed` option added to the source.
@@ -230,101 +211,12 @@ fn source_ddl() -> String {
     )
 }
 
-/// Splits a script into statements at top-level semicolons, dropping `--` comments.
-fn statements(text: &str) -> Vec<String> {
-    let without_comments: String = text
-        .lines()
-        .map(|line| match line.find("--") {
-            Some(at) if !line[..at].contains('\'') => &line[..at],
-            _ => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_comments
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// The column names of a `CREATE TABLE name (col type, ...) WITH (...)`.
-fn table_columns(statement: &str) -> Vec<String> {
-    let open = statement.find('(').expect("CREATE TABLE has a column list");
-    let mut depth = 0;
-    let mut close = statement.len();
-    for (i, c) in statement[open..].char_indices() {
-        match c {
-            '(' | '<' => depth += 1,
-            ')' | '>' => {
-                depth -= 1;
-                if depth == 0 {
-                    close = open + i;
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut columns = Vec::new();
-    let mut depth = 0;
-    let mut current = String::new();
-    for c in statement[open + 1..close].chars().chain([',']) {
-        match c {
-            '(' | '<' => depth += 1,
-            ')' | '>' => depth -= 1,
-            ',' if depth == 0 => {
-                if let Some(name) = current.split_whitespace().next() {
-                    columns.push(name.to_string());
-                }
-                current.clear();
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    columns
-}
-
-/// Rewrites a query file: its blackhole sink table is dropped and its
-/// `INSERT INTO sink SELECT ...` becomes `CREATE MATERIALIZED VIEW sink (sink's
-/// columns) AS SELECT ...`. Returns the statements and the sink's name.
-fn rewrite_query(text: &str) -> (Vec<String>, String) {
-    let mut out = Vec::new();
-    let mut sinks: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut sink = None;
-    for statement in statements(text) {
-        let upper = statement.to_uppercase();
-        if upper.starts_with("CREATE TABLE") && upper.contains("'BLACKHOLE'") {
-            let name: String = statement["CREATE TABLE".len()..]
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            sinks.insert(name.to_lowercase(), table_columns(&statement));
-            continue;
-        }
-        if upper.starts_with("INSERT INTO") {
-            let rest = statement["INSERT INTO".len()..].trim_start();
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            let query = rest[name.len()..].trim_start();
-            let columns = sinks
-                .get(&name.to_lowercase())
-                .map(|columns| format!(" ({})", columns.join(", ")))
-                .unwrap_or_default();
-            out.push(format!(
-                "CREATE MATERIALIZED VIEW {name}{columns} AS {query}"
-            ));
-            sink = Some(name);
-            continue;
-        }
-        out.push(statement);
-    }
-    (out, sink.expect("the query file has an INSERT INTO"))
+/// The query file with its sink replaced by a materialized view; returns the statements
+/// and the view's name.
+fn rewrite(text: &str) -> (Vec<String>, String) {
+    let rewritten = rewrite_query(text);
+    let sink = rewritten.sink.expect("the query file has an INSERT INTO");
+    (rewritten.statements, sink)
 }
 
 fn pg_client() -> Client {
@@ -512,7 +404,7 @@ fn run_nexmark_oracle(workers: usize) {
     let mut sinks = Vec::new();
     for (query, _) in &queries {
         let (query_statements, sink) =
-            rewrite_query(&substitute(&read_query_file(&format!("{query}.sql"))));
+            rewrite(&substitute(&read_query_file(&format!("{query}.sql"))));
         for statement in query_statements {
             session
                 .execute(&statement)

@@ -19,6 +19,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use laaster_connectors::nexmark::queries::{
+    Placeholders, RewrittenQuery, queries_dir, rewrite_query, statements,
+};
 use laaster_engine::{Engine, EngineConfig, ExecuteResult};
 
 struct Options {
@@ -36,13 +39,7 @@ fn parse_options() -> Options {
         queries: vec!["q0".into()],
         events: 1_000_000,
         workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        dir: [
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/nexmark/flink-queries"),
-            PathBuf::from("/work/shared/nexmark/flink-queries"),
-        ]
-        .into_iter()
-        .find(|dir| dir.join("ddl_gen.sql").is_file())
-        .unwrap_or_default(),
+        dir: queries_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")).unwrap_or_default(),
         tps: 10_000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -69,132 +66,6 @@ fn parse_options() -> Options {
         i += 2;
     }
     options
-}
-
-/// Replaces Flink's `${...}` placeholders.
-fn substitute(text: &str, events: u64, tps: u64) -> String {
-    text.replace("${TPS}", &tps.to_string())
-        .replace("${EVENTS_NUM}", &events.to_string())
-        .replace("${PERSON_PROPORTION}", "1")
-        .replace("${AUCTION_PROPORTION}", "3")
-        .replace("${BID_PROPORTION}", "46")
-        .replace("${NEXMARK_TABLE}", "datagen")
-}
-
-/// Splits a script into statements at top-level semicolons, dropping `--` comments.
-fn statements(text: &str) -> Vec<String> {
-    let without_comments: String = text
-        .lines()
-        .map(|line| match line.find("--") {
-            Some(at) if !line[..at].contains('\'') => &line[..at],
-            _ => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_comments
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Rewrites the query file's sink: blackhole tables are dropped, `INSERT INTO sink`
-/// becomes a materialized view. Returns the statements and the sink's name.
-fn rewrite_query(text: &str) -> (Vec<String>, Option<String>) {
-    let mut out = Vec::new();
-    let mut sink = None;
-    let mut sink_columns: Vec<String> = Vec::new();
-    let all = statements(text);
-    // The sink is the table the query INSERTs into (blackhole, or q10's filesystem table).
-    let target = all.iter().find_map(|s| {
-        let rest = s
-            .strip_prefix("INSERT INTO")
-            .or_else(|| s.strip_prefix("insert into"))?;
-        Some(
-            rest.trim_start()
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect::<String>()
-                .to_lowercase(),
-        )
-    });
-    for statement in all {
-        let upper = statement.to_uppercase();
-        let creates_sink = upper.starts_with("CREATE TABLE")
-            && target.as_ref().is_some_and(|t| {
-                upper["CREATE TABLE".len()..]
-                    .trim_start()
-                    .to_lowercase()
-                    .starts_with(t.as_str())
-            });
-        if creates_sink {
-            sink_columns = column_names(&statement);
-            continue;
-        }
-        if upper.starts_with("INSERT INTO") {
-            let rest = statement["INSERT INTO".len()..].trim_start();
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            let query = rest[name.len()..].trim_start();
-            // The sink's column names name the view's columns (INSERT maps by position).
-            let columns = if sink_columns.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", sink_columns.join(", "))
-            };
-            out.push(format!(
-                "CREATE MATERIALIZED VIEW {name}{columns} AS {query}"
-            ));
-            sink = Some(name);
-            continue;
-        }
-        out.push(statement);
-    }
-    (out, sink)
-}
-
-/// The column names of a `CREATE TABLE name (col type, ...) WITH (...)` statement.
-fn column_names(statement: &str) -> Vec<String> {
-    let Some(open) = statement.find('(') else {
-        return Vec::new();
-    };
-    let mut depth = 0;
-    let mut current = String::new();
-    let mut columns = Vec::new();
-    for c in statement[open + 1..].chars() {
-        match c {
-            '(' | '<' => depth += 1,
-            ')' | '>' if depth > 0 => depth -= 1,
-            ')' => {
-                columns.push(std::mem::take(&mut current));
-                break;
-            }
-            ',' if depth == 0 => {
-                columns.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    columns
-        .iter()
-        .filter_map(|definition| definition.split_whitespace().next())
-        .map(|name| {
-            let bare = name.trim_matches('`');
-            if bare
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            {
-                bare.to_string()
-            } else {
-                format!("\"{bare}\"")
-            }
-        })
-        .collect()
 }
 
 /// CPU seconds used by this process so far (user + system).
@@ -238,13 +109,13 @@ fn run_query(options: &Options, query: &str) -> Result<String, String> {
         std::fs::read_to_string(options.dir.join(name))
             .map_err(|e| format!("cannot read {}: {e}", options.dir.join(name).display()))
     };
-    let ddl = substitute(&read("ddl_gen.sql")?, options.events, options.tps);
-    let views = substitute(&read("ddl_views.sql")?, options.events, options.tps);
-    let (query_statements, sink) = rewrite_query(&substitute(
-        &read(&format!("{query}.sql"))?,
-        options.events,
-        options.tps,
-    ));
+    let placeholders = Placeholders::new(options.events, options.tps);
+    let ddl = placeholders.substitute(&read("ddl_gen.sql")?);
+    let views = placeholders.substitute(&read("ddl_views.sql")?);
+    let RewrittenQuery {
+        statements: query_statements,
+        sink,
+    } = rewrite_query(&placeholders.substitute(&read(&format!("{query}.sql"))?));
     let sink = sink.ok_or_else(|| "the query file has no INSERT INTO".to_string())?;
 
     let engine = Engine::start(EngineConfig {

@@ -32,6 +32,7 @@ pub mod config;
 pub mod generator;
 pub mod json;
 pub mod model;
+pub mod queries;
 pub mod row;
 
 pub use config::{BidderOffset, ConfigError, NexmarkConfig, RateShape};

@@ -44,7 +44,7 @@ pub fn datum_type_name(datum: &Datum) -> &'static str {
 }
 
 fn cannot_cast(datum: &Datum, to: &ScalarType) -> EvalError {
-    EvalError::Other(format!(
+    EvalError::CannotCoerce(format!(
         "cannot cast type {} to {}",
         datum_type_name(datum),
         to
@@ -132,7 +132,7 @@ pub fn cast_datum(datum: &Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         }
         (Datum::Record(values), ScalarType::Record(fields)) => {
             if values.len() != fields.len() {
-                return Err(EvalError::Other(format!(
+                return Err(EvalError::CannotCoerce(format!(
                     "cannot cast a record of {} fields to {}",
                     values.len(),
                     to
@@ -183,7 +183,7 @@ fn json_scalar(canonical: &str, to: &ScalarType) -> Result<JsonValue, EvalError>
     let value = parse_json(canonical)?;
     match value {
         JsonValue::Number(_) | JsonValue::Bool(_) => Ok(value),
-        other => Err(EvalError::Other(format!(
+        other => Err(EvalError::InvalidParameter(format!(
             "cannot cast jsonb {} to type {}",
             other.kind(),
             to
@@ -194,7 +194,7 @@ fn json_scalar(canonical: &str, to: &ScalarType) -> Result<JsonValue, EvalError>
 fn json_number(canonical: &str, to: &ScalarType) -> Result<Decimal, EvalError> {
     match json_scalar(canonical, to)? {
         JsonValue::Number(n) => decimal_from_plain_text(&n),
-        other => Err(EvalError::Other(format!(
+        other => Err(EvalError::InvalidParameter(format!(
             "cannot cast jsonb {} to type {}",
             other.kind(),
             to
@@ -210,7 +210,7 @@ fn cast_to_bool(datum: &Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         }
         Datum::Jsonb(s) => match json_scalar(s, to)? {
             JsonValue::Bool(b) => Ok(Datum::Bool(b)),
-            other => Err(EvalError::Other(format!(
+            other => Err(EvalError::InvalidParameter(format!(
                 "cannot cast jsonb {} to type boolean",
                 other.kind()
             ))),
@@ -281,9 +281,11 @@ fn cast_to_f32(datum: &Datum, to: &ScalarType) -> Result<f32, EvalError> {
             let wide = cast_to_f64(datum, to)?;
             let narrow = wide as f32;
             if narrow.is_infinite() && wide.is_finite() {
-                Err(EvalError::Other("value out of range: overflow".to_string()))
+                Err(EvalError::NumericValueOutOfRange(
+                    "value out of range: overflow".to_string(),
+                ))
             } else if narrow == 0.0 && wide != 0.0 {
-                Err(EvalError::Other(
+                Err(EvalError::NumericValueOutOfRange(
                     "value out of range: underflow".to_string(),
                 ))
             } else {
@@ -310,12 +312,12 @@ fn cast_to_decimal(datum: &Datum, to: &ScalarType) -> Result<Decimal, EvalError>
 /// `%.{digits}g` and reads that back).
 pub fn float_to_decimal(value: f64, digits: usize) -> Result<Decimal, EvalError> {
     if value.is_nan() {
-        return Err(EvalError::Other(
+        return Err(EvalError::FeatureNotSupported(
             "cannot convert NaN to numeric".to_string(),
         ));
     }
     if value.is_infinite() {
-        return Err(EvalError::Other(
+        return Err(EvalError::FeatureNotSupported(
             "cannot convert infinity to numeric".to_string(),
         ));
     }

@@ -38,8 +38,44 @@ pub enum EvalError {
     /// A result would exceed a size limit, e.g. `requested length too large`.
     #[error("{0}")]
     ProgramLimitExceeded(String),
+    /// An internal error: a state the planner should have ruled out (SQLSTATE XX000).
     #[error("{0}")]
     Other(String),
+    // The variants below carry a full Postgres message; they only fix its SQLSTATE.
+    // (Appended after `Other` so existing variants keep their serialized indices.)
+    /// 22008, e.g. `date/time field value out of range: "..."`, `cannot subtract infinite dates`.
+    #[error("{0}")]
+    DatetimeFieldOverflow(String),
+    /// 22015, e.g. `interval field value out of range: "..."`.
+    #[error("{0}")]
+    IntervalFieldOverflow(String),
+    /// 22003 with a full message, e.g. `value "..." is out of range for type integer`.
+    #[error("{0}")]
+    NumericValueOutOfRange(String),
+    /// 22P02 with a full message, e.g. `malformed array literal: "..."`.
+    #[error("{0}")]
+    InvalidTextRepresentation(String),
+    /// 22P05, e.g. `unsupported Unicode escape sequence`.
+    #[error("{0}")]
+    UntranslatableCharacter(String),
+    /// 2201E, e.g. `cannot take logarithm of zero`.
+    #[error("{0}")]
+    InvalidArgumentForLogarithm(String),
+    /// 2201F, e.g. `zero raised to a negative power is undefined`.
+    #[error("{0}")]
+    InvalidArgumentForPower(String),
+    /// 22011: `negative substring length not allowed`.
+    #[error("negative substring length not allowed")]
+    NegativeSubstringLength,
+    /// 0A000, e.g. `cannot convert infinity to numeric`.
+    #[error("{0}")]
+    FeatureNotSupported(String),
+    /// 42883, e.g. `function to_char(boolean, text) does not exist`.
+    #[error("{0}")]
+    UndefinedFunction(String),
+    /// 42846, e.g. `cannot cast type boolean to date`.
+    #[error("{0}")]
+    CannotCoerce(String),
 }
 
 impl EvalError {
@@ -57,6 +93,17 @@ impl EvalError {
             EvalError::StackDepthLimitExceeded => "54001",
             EvalError::ProgramLimitExceeded(_) => "54000",
             EvalError::Other(_) => "XX000",
+            EvalError::DatetimeFieldOverflow(_) => "22008",
+            EvalError::IntervalFieldOverflow(_) => "22015",
+            EvalError::NumericValueOutOfRange(_) => "22003",
+            EvalError::InvalidTextRepresentation(_) => "22P02",
+            EvalError::UntranslatableCharacter(_) => "22P05",
+            EvalError::InvalidArgumentForLogarithm(_) => "2201E",
+            EvalError::InvalidArgumentForPower(_) => "2201F",
+            EvalError::NegativeSubstringLength => "22011",
+            EvalError::FeatureNotSupported(_) => "0A000",
+            EvalError::UndefinedFunction(_) => "42883",
+            EvalError::CannotCoerce(_) => "42846",
         }
     }
 }
@@ -150,5 +197,67 @@ impl std::error::Error for ErrorResponse {}
 impl From<EvalError> for ErrorResponse {
     fn from(err: EvalError) -> Self {
         ErrorResponse::new(err.code(), err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ScalarType;
+    use crate::strconv::datetime::{parse_date, parse_interval};
+    use crate::strconv::{parse_array, parse_bytea, parse_decimal, parse_integer};
+
+    /// Errors Postgres raises with a specific SQLSTATE carry that code, not XX000, and
+    /// keep Postgres' message text.
+    #[test]
+    fn postgres_codes() {
+        let cases = [
+            (
+                parse_integer("99999999999", &ScalarType::Int32).unwrap_err(),
+                "22003",
+                "value \"99999999999\" is out of range for type integer",
+            ),
+            (
+                parse_array("{1,2", &ScalarType::Int32).unwrap_err(),
+                "22P02",
+                "malformed array literal: \"{1,2\"",
+            ),
+            (
+                parse_bytea("\\xabc").unwrap_err(),
+                "22023",
+                "invalid hexadecimal data: odd number of digits",
+            ),
+            (
+                parse_date("2020-13-01").unwrap_err(),
+                "22008",
+                "date/time field value out of range: \"2020-13-01\"",
+            ),
+            (
+                parse_interval("2147483648 months").unwrap_err(),
+                "22015",
+                "interval field value out of range: \"2147483648 months\"",
+            ),
+            (
+                crate::jsonb::parse_json("{bad").unwrap_err(),
+                "22P02",
+                "invalid input syntax for type json",
+            ),
+            (
+                crate::cast::float_to_decimal(f64::INFINITY, 15).unwrap_err(),
+                "0A000",
+                "cannot convert infinity to numeric",
+            ),
+            (
+                EvalError::NegativeSubstringLength,
+                "22011",
+                "negative substring length not allowed",
+            ),
+        ];
+        for (err, code, message) in cases {
+            assert_eq!(err.to_string(), message);
+            assert_eq!(err.code(), code, "{err}");
+            assert_eq!(ErrorResponse::from(err).code, code);
+        }
+        assert!(parse_decimal("NaN").unwrap_err().code() == "0A000");
     }
 }

@@ -332,7 +332,7 @@ fn write_json_string(out: &mut String, s: &str) {
 pub const MAX_JSON_DEPTH: usize = 256;
 
 fn invalid_json(_detail: &str) -> EvalError {
-    EvalError::Other("invalid input syntax for type json".to_string())
+    EvalError::InvalidTextRepresentation("invalid input syntax for type json".to_string())
 }
 
 /// Parses JSON text (errors read `invalid input syntax for type json`).
@@ -550,7 +550,7 @@ impl JsonParser<'_> {
                                 first
                             };
                             if code == 0 {
-                                return Err(EvalError::Other(
+                                return Err(EvalError::UntranslatableCharacter(
                                     "unsupported Unicode escape sequence (\\u0000 cannot be converted to text)"
                                         .to_string(),
                                 ));
@@ -616,8 +616,9 @@ impl JsonParser<'_> {
             return Err(invalid_json("Token is invalid."));
         }
         let text = &self.text[start..self.pos];
-        let normalized = normalize_number_text(text)
-            .ok_or_else(|| EvalError::Other(format!("value overflows numeric format: {text}")))?;
+        let normalized = normalize_number_text(text).ok_or_else(|| {
+            EvalError::NumericValueOutOfRange(format!("value overflows numeric format: {text}"))
+        })?;
         Ok(JsonValue::Number(normalized))
     }
 

@@ -407,8 +407,11 @@ pub fn parse_integer(text: &str, typ: &ScalarType) -> Result<i64, EvalError> {
     if digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
         return Err(invalid_input(&name, text));
     }
-    let out_of_range =
-        || EvalError::Other(format!("value \"{text}\" is out of range for type {name}"));
+    let out_of_range = || {
+        EvalError::NumericValueOutOfRange(format!(
+            "value \"{text}\" is out of range for type {name}"
+        ))
+    };
     let mut value: i128 = 0;
     for b in digits.bytes().filter(|b| *b != b'_') {
         value = value * 10 + i128::from(b - b'0');
@@ -468,7 +471,7 @@ pub fn parse_float64(text: &str) -> Result<f64, EvalError> {
     if (value.is_infinite() && !lower.contains("inf"))
         || (value == 0.0 && has_nonzero_mantissa(trimmed))
     {
-        return Err(EvalError::Other(format!(
+        return Err(EvalError::NumericValueOutOfRange(format!(
             "\"{text}\" is out of range for type double precision"
         )));
     }
@@ -484,7 +487,7 @@ pub fn parse_float32(text: &str) -> Result<f32, EvalError> {
     if (value.is_infinite() && !lower.contains("inf"))
         || (value == 0.0 && has_nonzero_mantissa(trimmed))
     {
-        return Err(EvalError::Other(format!(
+        return Err(EvalError::NumericValueOutOfRange(format!(
             "\"{text}\" is out of range for type real"
         )));
     }
@@ -583,7 +586,7 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, EvalError> {
         lower.trim_start_matches(['+', '-']),
         "nan" | "inf" | "infinity"
     ) {
-        return Err(EvalError::Other(format!(
+        return Err(EvalError::FeatureNotSupported(format!(
             "numeric value \"{trimmed}\" is not supported (NaN and infinity are not representable)"
         )));
     }
@@ -673,14 +676,16 @@ pub fn parse_bytea(text: &str) -> Result<Vec<u8>, EvalError> {
         let mut chars = hex.chars().filter(|c| !c.is_ascii_whitespace());
         while let Some(high) = chars.next() {
             let hi = high.to_digit(16).ok_or_else(|| {
-                EvalError::Other(format!("invalid hexadecimal digit: \"{high}\""))
+                EvalError::InvalidParameter(format!("invalid hexadecimal digit: \"{high}\""))
             })?;
             let low = chars.next().ok_or_else(|| {
-                EvalError::Other("invalid hexadecimal data: odd number of digits".to_string())
+                EvalError::InvalidParameter(
+                    "invalid hexadecimal data: odd number of digits".to_string(),
+                )
             })?;
-            let lo = low
-                .to_digit(16)
-                .ok_or_else(|| EvalError::Other(format!("invalid hexadecimal digit: \"{low}\"")))?;
+            let lo = low.to_digit(16).ok_or_else(|| {
+                EvalError::InvalidParameter(format!("invalid hexadecimal digit: \"{low}\""))
+            })?;
             out.push((hi * 16 + lo) as u8);
         }
         return Ok(out);
@@ -713,7 +718,7 @@ pub fn parse_bytea(text: &str) -> Result<Vec<u8>, EvalError> {
 
 /// Postgres' error for a bad array literal (Postgres adds `_detail` as a DETAIL line).
 fn malformed_array(text: &str, _detail: &str) -> EvalError {
-    EvalError::Other(format!("malformed array literal: \"{text}\""))
+    EvalError::InvalidTextRepresentation(format!("malformed array literal: \"{text}\""))
 }
 
 /// Array input: `{1,2,NULL}`, `{"a b",c}`, nested braces for arrays of arrays.
@@ -845,8 +850,9 @@ fn parse_array_level(
 
 /// Record input: `(1,abc,,"a b")` (an empty field is `NULL`; `""` is the empty string).
 pub fn parse_record(text: &str, fields: &[(String, ScalarType)]) -> Result<Datum, EvalError> {
-    let malformed =
-        |_detail: &str| EvalError::Other(format!("malformed record literal: \"{text}\""));
+    let malformed = |_detail: &str| {
+        EvalError::InvalidTextRepresentation(format!("malformed record literal: \"{text}\""))
+    };
     let trimmed = text.trim();
     let inner = trimmed
         .strip_prefix('(')

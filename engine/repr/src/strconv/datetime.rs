@@ -522,10 +522,12 @@ fn date_time_error(err: DateTimeError, typ: &str, text: &str) -> EvalError {
             typ: typ.to_string(),
             input: text.to_string(),
         },
-        DateTimeError::FieldRange => {
-            EvalError::Other(format!("date/time field value out of range: \"{text}\""))
+        DateTimeError::FieldRange => EvalError::DatetimeFieldOverflow(format!(
+            "date/time field value out of range: \"{text}\""
+        )),
+        DateTimeError::Range => {
+            EvalError::DatetimeFieldOverflow(format!("{typ} out of range: \"{text}\""))
         }
-        DateTimeError::Range => EvalError::Other(format!("{typ} out of range: \"{text}\"")),
     }
 }
 
@@ -755,9 +757,9 @@ pub fn parse_interval(text: &str) -> Result<Interval, EvalError> {
     } else {
         parse_postgres_interval(&lower).ok_or_else(syntax)?
     };
-    builder
-        .finish()
-        .ok_or_else(|| EvalError::Other(format!("interval field value out of range: \"{text}\"")))
+    builder.finish().ok_or_else(|| {
+        EvalError::IntervalFieldOverflow(format!("interval field value out of range: \"{text}\""))
+    })
 }
 
 /// Splits a signed decimal number into its integer part and its fraction (both carrying

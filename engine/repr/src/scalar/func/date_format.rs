@@ -46,7 +46,7 @@ pub(super) fn date_format(value: &Datum, pattern: &str) -> Result<Datum, EvalErr
         Datum::Timestamp(ts) | Datum::TimestampTz(ts) => *ts,
         Datum::Date(d) => crate::cast::date_to_timestamp(*d)?,
         other => {
-            return Err(EvalError::Other(format!(
+            return Err(EvalError::UndefinedFunction(format!(
                 "function date_format({}, text) does not exist",
                 crate::cast::datum_type_name(other)
             )));

@@ -167,7 +167,7 @@ pub(super) fn arithmetic(func: &Func, a: &Datum, b: &Datum) -> Result<Datum, Eva
         }
         (Func::Sub, Date(x), Date(y)) => {
             if *x == i32::MAX || *x == i32::MIN || *y == i32::MAX || *y == i32::MIN {
-                return Err(EvalError::Other(
+                return Err(EvalError::DatetimeFieldOverflow(
                     "cannot subtract infinite dates".to_string(),
                 ));
             }
@@ -388,7 +388,7 @@ fn extract_decimal(field: DateTimeField, value: &Datum) -> Result<Decimal, EvalE
     match value {
         Datum::Timestamp(ts) | Datum::TimestampTz(ts) => {
             if is_infinite(*ts) {
-                return Err(EvalError::Other(
+                return Err(EvalError::FeatureNotSupported(
                     "extract from an infinite timestamp is not supported".to_string(),
                 ));
             }
@@ -404,7 +404,7 @@ fn extract_decimal(field: DateTimeField, value: &Datum) -> Result<Decimal, EvalE
         }
         Datum::Date(d) => {
             if *d == i32::MAX || *d == i32::MIN {
-                return Err(EvalError::Other(
+                return Err(EvalError::FeatureNotSupported(
                     "extract from an infinite date is not supported".to_string(),
                 ));
             }

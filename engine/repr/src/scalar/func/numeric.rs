@@ -75,11 +75,11 @@ fn overflow(type_name: &str) -> EvalError {
 }
 
 fn float_overflow() -> EvalError {
-    EvalError::Other("value out of range: overflow".to_string())
+    EvalError::NumericValueOutOfRange("value out of range: overflow".to_string())
 }
 
 fn float_underflow() -> EvalError {
-    EvalError::Other("value out of range: underflow".to_string())
+    EvalError::NumericValueOutOfRange("value out of range: underflow".to_string())
 }
 
 /// Any numeric datum as a `Decimal` (floats via their 15-digit text).
@@ -383,11 +383,11 @@ fn power(func: &Func, a: &Datum, b: &Datum) -> Result<Datum, EvalError> {
 }
 
 fn zero_to_negative() -> EvalError {
-    EvalError::Other("zero raised to a negative power is undefined".to_string())
+    EvalError::InvalidArgumentForPower("zero raised to a negative power is undefined".to_string())
 }
 
 fn complex_result() -> EvalError {
-    EvalError::Other(
+    EvalError::InvalidArgumentForPower(
         "a negative number raised to a non-integer power yields a complex result".to_string(),
     )
 }
@@ -454,7 +454,7 @@ fn decimal_power(x: Decimal, y: Decimal) -> Result<Decimal, EvalError> {
 }
 
 fn negative_sqrt() -> EvalError {
-    EvalError::Other("cannot take square root of a negative number".to_string())
+    EvalError::InvalidArgumentForPower("cannot take square root of a negative number".to_string())
 }
 
 fn sqrt(func: &Func, a: &Datum) -> Result<Datum, EvalError> {
@@ -509,11 +509,11 @@ fn ln_decimal_weight(x: &Decimal) -> i32 {
 fn logarithm(func: &Func, a: &Datum, base10: bool) -> Result<Datum, EvalError> {
     let check = |zero: bool, negative: bool| {
         if zero {
-            Err(EvalError::Other(
+            Err(EvalError::InvalidArgumentForLogarithm(
                 "cannot take logarithm of zero".to_string(),
             ))
         } else if negative {
-            Err(EvalError::Other(
+            Err(EvalError::InvalidArgumentForLogarithm(
                 "cannot take logarithm of a negative number".to_string(),
             ))
         } else {

@@ -179,9 +179,7 @@ fn substring_range(
 ) -> Result<(usize, usize), EvalError> {
     let end = match length {
         Some(l) if l < 0 => {
-            return Err(EvalError::Other(
-                "negative substring length not allowed".to_string(),
-            ));
+            return Err(EvalError::NegativeSubstringLength);
         }
         Some(l) => from.saturating_add(l),
         None => i64::MAX,

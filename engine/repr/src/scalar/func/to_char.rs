@@ -36,7 +36,7 @@ pub(super) fn to_char(value: &Datum, format: &str) -> Result<Datum, EvalError> {
         Datum::Float64(f) => format_number(NumberDigits::Float(f.0, 15), format)?,
         Datum::Float32(f) => format_number(NumberDigits::Float(f64::from(f.0), 6), format)?,
         other => {
-            return Err(EvalError::Other(format!(
+            return Err(EvalError::UndefinedFunction(format!(
                 "function to_char({}, text) does not exist",
                 crate::cast::datum_type_name(other)
             )));
