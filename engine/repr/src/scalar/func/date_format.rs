@@ -17,29 +17,7 @@ use crate::strconv::datetime::{
 };
 use crate::{Datum, EvalError};
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const DAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
+use super::to_char::{DAYS, MONTHS};
 
 pub(super) fn date_format(value: &Datum, pattern: &str) -> Result<Datum, EvalError> {
     let ts = match value {

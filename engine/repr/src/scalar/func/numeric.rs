@@ -230,21 +230,56 @@ fn binary(func: &Func, a: &Datum, b: &Datum) -> Result<Datum, EvalError> {
     }
 }
 
-/// `float8` arithmetic with Postgres' checks: an infinite result from finite inputs is
-/// an overflow, a zero product/quotient from non-zero inputs an underflow.
-fn float_binary(func: &Func, x: f64, y: f64) -> Result<f64, EvalError> {
+/// The float types' arithmetic, for [`float_arith`].
+trait Float:
+    Copy
+    + PartialEq
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Rem<Output = Self>
+{
+    const ZERO: Self;
+    fn is_nan(self) -> bool;
+    fn is_infinite(self) -> bool;
+}
+
+impl Float for f64 {
+    const ZERO: f64 = 0.0;
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
+    }
+    fn is_infinite(self) -> bool {
+        f64::is_infinite(self)
+    }
+}
+
+impl Float for f32 {
+    const ZERO: f32 = 0.0;
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+    fn is_infinite(self) -> bool {
+        f32::is_infinite(self)
+    }
+}
+
+/// Float arithmetic with Postgres' checks: an infinite result from finite inputs is an
+/// overflow, a zero product/quotient from non-zero inputs an underflow.
+fn float_arith<F: Float>(func: &Func, x: F, y: F) -> Result<F, EvalError> {
     let result = match func {
         Func::Add => x + y,
         Func::Sub => x - y,
         Func::Mul => x * y,
         Func::Div => {
-            if y == 0.0 && !x.is_nan() {
+            if y == F::ZERO && !x.is_nan() {
                 return Err(EvalError::DivisionByZero);
             }
             x / y
         }
         _ => {
-            if y == 0.0 {
+            if y == F::ZERO {
                 return Err(EvalError::DivisionByZero);
             }
             x % y
@@ -254,46 +289,22 @@ fn float_binary(func: &Func, x: f64, y: f64) -> Result<f64, EvalError> {
         return Err(float_overflow());
     }
     let zero_from_nonzero = match func {
-        Func::Mul => x != 0.0 && y != 0.0,
-        Func::Div => x != 0.0 && !y.is_infinite(),
+        Func::Mul => x != F::ZERO && y != F::ZERO,
+        Func::Div => x != F::ZERO && !y.is_infinite(),
         _ => false,
     };
-    if result == 0.0 && zero_from_nonzero {
+    if result == F::ZERO && zero_from_nonzero {
         return Err(float_underflow());
     }
     Ok(result)
 }
 
+fn float_binary(func: &Func, x: f64, y: f64) -> Result<f64, EvalError> {
+    float_arith(func, x, y)
+}
+
 fn float32_binary(func: &Func, x: f32, y: f32) -> Result<f32, EvalError> {
-    let result = match func {
-        Func::Add => x + y,
-        Func::Sub => x - y,
-        Func::Mul => x * y,
-        Func::Div => {
-            if y == 0.0 && !x.is_nan() {
-                return Err(EvalError::DivisionByZero);
-            }
-            x / y
-        }
-        _ => {
-            if y == 0.0 {
-                return Err(EvalError::DivisionByZero);
-            }
-            x % y
-        }
-    };
-    if result.is_infinite() && !x.is_infinite() && !y.is_infinite() {
-        return Err(float_overflow());
-    }
-    let zero_from_nonzero = match func {
-        Func::Mul => x != 0.0 && y != 0.0,
-        Func::Div => x != 0.0 && !y.is_infinite(),
-        _ => false,
-    };
-    if result == 0.0 && zero_from_nonzero {
-        return Err(float_underflow());
-    }
-    Ok(result)
+    float_arith(func, x, y)
 }
 
 /// The weight (position of the first non-zero base-10000 digit, 0 for the units group)

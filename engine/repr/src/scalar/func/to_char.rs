@@ -113,7 +113,8 @@ impl Moment {
     }
 }
 
-const MONTHS: [&str; 12] = [
+/// English month names, January first (shared with `date_format`).
+pub(super) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -127,7 +128,8 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
+/// English day names, Sunday first (shared with `date_format`).
+pub(super) const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",
