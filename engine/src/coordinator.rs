@@ -188,13 +188,50 @@ pub(crate) struct SubscribeState {
     pub reported: Option<Timestamp>,
 }
 
-/// How far a source's readers have got.
+/// How far a source's readers have got: the latest report of each worker's reader.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SourceProgress {
-    /// Workers whose reader is exhausted.
-    pub workers_done: usize,
-    /// Rows emitted by the exhausted readers.
+    pub workers: Vec<Option<ReaderProgress>>,
+}
+
+/// One worker's reader of a source, as it last reported.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ReaderProgress {
     pub emitted: u64,
+    pub late: u64,
+    pub errors: u64,
+    pub watermark: Option<i64>,
+    pub done: bool,
+}
+
+impl SourceProgress {
+    /// The source's state over all `workers` readers. Its watermark is the minimum over
+    /// readers still producing (an exhausted reader holds nothing back).
+    pub fn status(&self, workers: usize) -> SourceStatus {
+        let reports: Vec<ReaderProgress> = self.workers.iter().flatten().copied().collect();
+        let all_reported = reports.len() >= workers;
+        let done = all_reported && reports.iter().all(|r| r.done);
+        let watermark = if done {
+            reports.iter().filter_map(|r| r.watermark).max()
+        } else if all_reported {
+            // The slowest reader still producing holds the source's watermark back.
+            reports
+                .iter()
+                .filter(|r| !r.done)
+                .map(|r| r.watermark)
+                .collect::<Option<Vec<i64>>>()
+                .and_then(|w| w.into_iter().min())
+        } else {
+            None
+        };
+        SourceStatus {
+            done,
+            emitted: reports.iter().map(|r| r.emitted).sum(),
+            late: reports.iter().map(|r| r.late).sum(),
+            errors: reports.iter().map(|r| r.errors).sum(),
+            watermark,
+        }
+    }
 }
 
 /// The state of a source table's connector, as [`Session::source_status`] reports it.
@@ -202,8 +239,14 @@ pub(crate) struct SourceProgress {
 pub struct SourceStatus {
     /// Every worker's reader is exhausted (a bounded source has produced all its rows).
     pub done: bool,
-    /// Rows produced by the exhausted readers.
+    /// Rows produced into the table.
     pub emitted: u64,
+    /// Rows dropped because their event time was behind the watermark.
+    pub late: u64,
+    /// Rows dropped because a computed column or the watermark failed to evaluate.
+    pub errors: u64,
+    /// The source's watermark (microseconds; the minimum over its readers still running).
+    pub watermark: Option<i64>,
 }
 
 /// Answers gathered for one peek.
@@ -314,10 +357,7 @@ impl Coordinator {
             Request::SourceStatus { name, reply } => {
                 let status = laaster_sql::Catalog::get(&self.catalog, &name)
                     .and_then(|item| self.sources.get(&item.id))
-                    .map(|progress| SourceStatus {
-                        done: progress.workers_done >= self.workers.commands.len(),
-                        emitted: progress.emitted,
-                    })
+                    .map(|progress| progress.status(self.workers.commands.len()))
                     .ok_or_else(|| {
                         ErrorResponse::new(
                             "42P01",
@@ -472,10 +512,27 @@ impl Coordinator {
                     }
                 }
             }
-            Response::SourceDone { id, emitted, .. } => {
+            Response::SourceProgress {
+                id,
+                worker,
+                emitted,
+                late,
+                errors,
+                watermark,
+                done,
+            } => {
+                let workers = self.workers.commands.len();
                 if let Some(progress) = self.sources.get_mut(&id) {
-                    progress.workers_done += 1;
-                    progress.emitted += emitted;
+                    progress.workers.resize(workers, None);
+                    if let Some(slot) = progress.workers.get_mut(worker) {
+                        *slot = Some(ReaderProgress {
+                            emitted,
+                            late,
+                            errors,
+                            watermark,
+                            done,
+                        });
+                    }
                 }
             }
             Response::WorkerFailed { worker, message } => {

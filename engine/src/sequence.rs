@@ -188,6 +188,7 @@ impl Sequencer<'_> {
                 missing: _,
             } => self.drop(kind, ids, cascade),
             StatementPlan::ShowTables => Ok(self.show_kind(&[ItemKind::Table])),
+            StatementPlan::ShowSources => Ok(self.show_sources()),
             StatementPlan::ShowViews => {
                 Ok(self.show_kind(&[ItemKind::View, ItemKind::MaterializedView]))
             }
@@ -257,6 +258,8 @@ impl Sequencer<'_> {
                 connector,
                 physical_arity: source.physical_arity,
                 computed: source.computed,
+                event_time: source.watermark.as_ref().map(|(column, _)| *column),
+                watermark: source.watermark.map(|(_, expr)| expr),
             }),
         });
         Ok(command("CREATE TABLE"))
@@ -516,6 +519,53 @@ impl Sequencer<'_> {
         {
             self.coordinator.workers.broadcast(Command::Drop { id });
         }
+    }
+
+    /// One row per source table: rows produced, late rows dropped, bad rows dropped, the
+    /// watermark, and whether the connector is exhausted.
+    fn show_sources(&self) -> ExecuteResult {
+        let workers = self.coordinator.workers.commands.len();
+        let mut rows: Vec<Vec<String>> = self
+            .coordinator
+            .catalog
+            .items()
+            .into_iter()
+            .filter(|item| item.kind == ItemKind::Source)
+            .map(|item| {
+                let status = self
+                    .coordinator
+                    .sources
+                    .get(&item.id)
+                    .map(|p| p.status(workers));
+                let field = |f: &dyn Fn(&crate::coordinator::SourceStatus) -> String| {
+                    status.as_ref().map_or_else(|| "NULL".to_string(), f)
+                };
+                vec![
+                    item.name.clone(),
+                    field(&|s| s.emitted.to_string()),
+                    field(&|s| s.late.to_string()),
+                    field(&|s| s.errors.to_string()),
+                    status.and_then(|s| s.watermark).map_or_else(
+                        || "NULL".to_string(),
+                        |w| laaster_repr::strconv::format_datum(&Datum::Timestamp(w)),
+                    ),
+                    field(&|s| if s.done { "t" } else { "f" }.to_string()),
+                ]
+            })
+            .collect();
+        rows.sort();
+        text_rows(
+            &[
+                "name",
+                "rows",
+                "late_rows",
+                "error_rows",
+                "watermark",
+                "done",
+            ],
+            rows,
+            0,
+        )
     }
 
     fn show_kind(&self, kinds: &[ItemKind]) -> ExecuteResult {

@@ -79,6 +79,8 @@ pub enum ShowStatement {
     Columns { name: String },
     /// `SHOW CREATE TABLE|VIEW|MATERIALIZED VIEW name`.
     Create { kind: ItemKind, name: String },
+    /// `SHOW SOURCES`: source tables with their progress, watermark and late rows.
+    Sources,
 }
 
 /// A statement and its own text (without the terminating semicolon, trimmed).
@@ -416,6 +418,12 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
             parser.advance_token();
             return parse_show(parser).map(Statement::Show);
         }
+        if matches!(form, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("SOURCES"))
+        {
+            parser.advance_token();
+            parser.advance_token();
+            return Ok(Statement::Show(ShowStatement::Sources));
+        }
     }
     Ok(Statement::Sql(Box::new(parser.parse_statement()?)))
 }
@@ -728,6 +736,7 @@ impl fmt::Display for ShowStatement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ShowStatement::Tables => f.write_str("SHOW TABLES"),
+            ShowStatement::Sources => f.write_str("SHOW SOURCES"),
             ShowStatement::Views { materialized } => {
                 let materialized = if *materialized { "MATERIALIZED " } else { "" };
                 write!(f, "SHOW {materialized}VIEWS")

@@ -85,6 +85,8 @@ pub enum StatementPlan {
         missing: Vec<String>,
     },
     ShowTables,
+    /// Source tables: rows produced, late rows dropped, watermark, whether exhausted.
+    ShowSources,
     ShowViews,
     ShowColumns {
         id: GlobalId,

@@ -120,6 +120,7 @@ fn select_star_from(name: &str) -> Result<ast::Query, PlanError> {
 fn plan_show(catalog: &dyn Catalog, show: &ShowStatement) -> Result<StatementPlan, PlanError> {
     match show {
         ShowStatement::Tables => Ok(StatementPlan::ShowTables),
+        ShowStatement::Sources => Ok(StatementPlan::ShowSources),
         ShowStatement::Views { .. } => Ok(StatementPlan::ShowViews),
         ShowStatement::Columns { name } => Ok(StatementPlan::ShowColumns {
             id: resolve_item(catalog, name)?.id,

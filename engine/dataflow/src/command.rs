@@ -94,11 +94,17 @@ pub enum Response {
         error: Option<EvalError>,
         upper: Option<Timestamp>,
     },
-    /// This worker's reader of source `id` is exhausted after emitting `emitted` rows.
-    SourceDone {
+    /// How far this worker's reader of source `id` has got (sent after every batch).
+    SourceProgress {
         id: GlobalId,
         worker: usize,
         emitted: u64,
+        late: u64,
+        errors: u64,
+        /// The worker's watermark in microseconds.
+        watermark: Option<i64>,
+        /// The reader is exhausted.
+        done: bool,
     },
     /// A worker panicked (a bug, never user input): the engine can no longer answer
     /// and must be restarted. The message is the panic's.

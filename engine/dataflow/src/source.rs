@@ -3,7 +3,7 @@
 //! data never passes through the coordinator.
 
 use laaster_connectors::nexmark::{NexmarkGenerator, NexmarkStream, event_to_row};
-use laaster_repr::{Row, ScalarExpr};
+use laaster_repr::{Datum, Row, ScalarExpr};
 
 /// How a source table produces rows.
 #[derive(Clone, Debug)]
@@ -20,13 +20,28 @@ pub struct SourceSpec {
     pub physical_arity: usize,
     /// Computed columns, each over the physical row, appended in order.
     pub computed: Vec<ScalarExpr>,
+    /// The event-time column (`WATERMARK FOR col`), in the full row.
+    pub event_time: Option<usize>,
+    /// The watermark expression over the full row (`col - INTERVAL '4' SECOND`).
+    pub watermark: Option<ScalarExpr>,
 }
 
-/// One worker's reader of one source.
+/// One worker's reader of one source: produces full rows (physical columns, then
+/// computed ones), tracks this worker's watermark (the largest watermark value seen), and
+/// drops rows whose event time is behind it — counted, never silently.
 pub struct SourceReader {
     generator: NexmarkGenerator,
+    computed: Vec<ScalarExpr>,
+    event_time: Option<usize>,
+    watermark_expr: Option<ScalarExpr>,
     /// Rows produced so far by this worker.
     pub emitted: u64,
+    /// Rows dropped because their event time was behind the watermark.
+    pub late: u64,
+    /// Rows dropped because a computed column or the watermark failed to evaluate.
+    pub errors: u64,
+    /// This worker's watermark, in microseconds, once any row has set it.
+    pub watermark: Option<i64>,
 }
 
 impl SourceReader {
@@ -36,20 +51,63 @@ impl SourceReader {
         };
         SourceReader {
             generator,
+            computed: spec.computed.clone(),
+            event_time: spec.event_time,
+            watermark_expr: spec.watermark.clone(),
             emitted: 0,
+            late: 0,
+            errors: 0,
+            watermark: None,
         }
     }
 
-    /// Produces up to `limit` physical rows into `out`; returns false once exhausted.
+    /// Produces up to `limit` rows into `out`; returns false once exhausted.
     pub fn produce(&mut self, limit: usize, out: &mut Vec<Row>) -> bool {
         for _ in 0..limit {
-            match self.generator.next() {
-                Some(event) => {
-                    out.push(event_to_row(&event));
-                    self.emitted += 1;
+            let Some(event) = self.generator.next() else {
+                return false;
+            };
+            let mut row = event_to_row(&event);
+            if !self.computed.is_empty() {
+                let physical = row.len();
+                let mut values = Vec::with_capacity(self.computed.len());
+                for expr in &self.computed {
+                    match expr.eval_split(&row, &[]) {
+                        Ok(value) => values.push(value),
+                        Err(_) => break,
+                    }
                 }
-                None => return false,
+                if values.len() < self.computed.len() {
+                    self.errors += 1;
+                    continue;
+                }
+                debug_assert_eq!(physical, row.len());
+                for value in values {
+                    row.push(value);
+                }
             }
+            if let (Some(column), Some(watermark)) = (self.event_time, self.watermark)
+                && let Some(Datum::Timestamp(time) | Datum::TimestampTz(time)) = row.get(column)
+                && *time < watermark
+            {
+                self.late += 1;
+                continue;
+            }
+            if let Some(expr) = &self.watermark_expr {
+                match expr.eval(&row) {
+                    Ok(Datum::Timestamp(candidate) | Datum::TimestampTz(candidate)) => {
+                        self.watermark =
+                            Some(self.watermark.map_or(candidate, |w| w.max(candidate)));
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        self.errors += 1;
+                        continue;
+                    }
+                }
+            }
+            out.push(row);
+            self.emitted += 1;
         }
         true
     }

@@ -19,7 +19,7 @@ use differential_dataflow::AsCollection;
 use differential_dataflow::input::InputSession;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, cursor_list};
-use laaster_repr::plan::{GlobalId, MapFilterProject, Plan};
+use laaster_repr::plan::{GlobalId, Plan};
 use laaster_repr::{Diff, EvalError, Row, Timestamp};
 use timely::WorkerConfig;
 use timely::dataflow::channels::pact::Pipeline;
@@ -235,21 +235,15 @@ impl WorkerState {
             }
             Command::CreateSource { id, name, spec } => {
                 let mut input = InputSession::new();
-                let physical_arity = spec.physical_arity;
-                let computed = spec.computed.clone();
                 let (oks, errs) = worker.dataflow_named(&format!("source {name}"), |scope| {
+                    // Readers produce full rows (computed columns included).
                     let rows = input.to_collection(scope);
                     let errs = Vec::<(EvalError, Timestamp, Diff)>::new();
                     let errs = timely::dataflow::operators::vec::ToStream::to_stream(errs, scope)
                         .as_collection();
-                    let mfp = MapFilterProject::identity(physical_arity)
-                        .map(computed.iter().cloned())
-                        .project((0..physical_arity + computed.len()).collect());
-                    let rendered =
-                        crate::render::mfp::render_mfp(Rendered { oks: rows, errs }, mfp);
                     (
-                        rendered.oks.arrange_by_self_named("source").trace,
-                        rendered.errs.arrange_by_self_named("source errors").trace,
+                        rows.arrange_by_self_named("source").trace,
+                        errs.arrange_by_self_named("source errors").trace,
                     )
                 });
                 input.advance_to(self.input_time);
@@ -357,7 +351,8 @@ impl WorkerState {
         }
     }
 
-    /// Lets every active source produce one batch into its input at the current time.
+    /// Lets every active source produce one batch into its input at the current time,
+    /// and reports each reader's progress.
     fn produce_sources(&mut self) {
         const BATCH: usize = 4096;
         let mut finished = Vec::new();
@@ -373,17 +368,21 @@ impl WorkerState {
                     input.flush();
                 }
             }
-            if !more {
-                finished.push((id, reader.emitted));
-            }
-        }
-        for (id, emitted) in finished {
-            self.sources.remove(&id);
-            let _ = self.responses.send(Response::SourceDone {
+            let _ = self.responses.send(Response::SourceProgress {
                 id,
                 worker: self.index,
-                emitted,
+                emitted: reader.emitted,
+                late: reader.late,
+                errors: reader.errors,
+                watermark: reader.watermark,
+                done: !more,
             });
+            if !more {
+                finished.push(id);
+            }
+        }
+        for id in finished {
+            self.sources.remove(&id);
         }
     }
 
