@@ -9,13 +9,51 @@ use laaster_sql::plans::CreateSourcePlan;
 /// The connectors `CREATE TABLE ... WITH ('connector' = ...)` accepts.
 pub const SOURCE_CONNECTORS: &[&str] = &["nexmark"];
 
+/// What to do with rows behind the watermark (`'late-data'`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LateData {
+    /// Drop them (counted in SHOW SOURCES).
+    Drop,
+    /// Also write them to the table `<source>_late`.
+    SideTable,
+}
+
+/// The options the engine handles itself, and the ones for the connector.
+pub(crate) fn split_options(
+    source: &CreateSourcePlan,
+) -> Result<(LateData, Vec<(String, String)>), ErrorResponse> {
+    let mut late = LateData::Drop;
+    let mut rest = Vec::new();
+    for (key, value) in &source.options {
+        if key.eq_ignore_ascii_case("late-data") {
+            late = match value.to_ascii_lowercase().as_str() {
+                "drop" => LateData::Drop,
+                "side-table" => LateData::SideTable,
+                other => {
+                    return Err(ErrorResponse::new(
+                        "22023",
+                        format!("invalid value for option 'late-data': \"{other}\""),
+                    )
+                    .with_hint(
+                        "Use 'drop' (the default; late rows are counted in SHOW SOURCES) or 'side-table' (late rows also go to the table <source>_late).",
+                    ));
+                }
+            };
+        } else {
+            rest.push((key.clone(), value.clone()));
+        }
+    }
+    Ok((late, rest))
+}
+
 /// Validates the options and the declared columns against the connector.
 pub(crate) fn source_connector(
     source: &CreateSourcePlan,
+    options: &[(String, String)],
 ) -> Result<SourceConnector, ErrorResponse> {
     match source.connector.as_str() {
         "nexmark" => {
-            let config = NexmarkConfig::from_options(&source.options).map_err(|e| {
+            let config = NexmarkConfig::from_options(options).map_err(|e| {
                 let mut response = ErrorResponse::new("22023", e.to_string());
                 let rendered = e.render();
                 if rendered != e.to_string() {

@@ -232,7 +232,12 @@ impl Sequencer<'_> {
         if self.exists(&source.name, source.if_not_exists)? {
             return Ok(command("CREATE TABLE"));
         }
-        let connector = crate::connector::source_connector(&source)?;
+        let (late_data, options) = crate::connector::split_options(&source)?;
+        let connector = crate::connector::source_connector(&source, &options)?;
+        let late_name = format!("{}_late", source.name);
+        if late_data == crate::connector::LateData::SideTable {
+            self.exists(&late_name, false)?;
+        }
         let id = self.coordinator.catalog.allocate_id();
         self.coordinator.catalog.insert(CatalogItem {
             id,
@@ -251,6 +256,21 @@ impl Sequencer<'_> {
         self.coordinator
             .sources
             .insert(id, crate::coordinator::SourceProgress::default());
+        // Late rows' table: the source's columns, written only by the source's readers.
+        let late_table = (late_data == crate::connector::LateData::SideTable).then(|| {
+            let late_id = self.coordinator.catalog.allocate_id();
+            self.coordinator.catalog.insert(CatalogItem {
+                id: late_id,
+                name: late_name.clone(),
+                kind: ItemKind::Source,
+                desc: source.desc.clone(),
+                create_sql: format!("-- rows of {} behind its watermark", source.name),
+                query_sql: None,
+                uses: vec![id],
+                table: None,
+            });
+            late_id
+        });
         self.coordinator.workers.broadcast(Command::CreateSource {
             id,
             name: source.name,
@@ -260,6 +280,7 @@ impl Sequencer<'_> {
                 computed: source.computed,
                 event_time: source.watermark.as_ref().map(|(column, _)| *column),
                 watermark: source.watermark.map(|(_, expr)| expr),
+                late_table,
             }),
         });
         Ok(command("CREATE TABLE"))

@@ -94,3 +94,38 @@ fn late_rows_are_counted_not_silently_lost() {
     );
     assert_eq!(count(&mut session, "SELECT count(*) FROM datagen"), kept);
 }
+
+#[test]
+fn late_rows_go_to_the_side_table_when_asked() {
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&nexmark_ddl(
+            "0",
+            ", 'out-of-order.group-size' = '500', 'late-data' = 'side-table'",
+        ))
+        .expect("create source");
+    let row = finished_source(&mut session);
+    let late: u64 = row[2].parse().unwrap();
+    assert!(late > 0);
+    assert_eq!(
+        count(&mut session, "SELECT count(*) FROM datagen_late"),
+        late
+    );
+    // Late rows keep their columns, computed ones included.
+    assert_eq!(
+        count(
+            &mut session,
+            "SELECT count(*) FROM datagen_late WHERE `dateTime` IS NOT NULL"
+        ),
+        late
+    );
+    let error = session
+        .execute(&nexmark_ddl("0", ", 'late-data' = 'keep'").replace("datagen", "other"))
+        .expect_err("bad late-data value");
+    assert!(error.message.contains("late-data"), "{error}");
+}

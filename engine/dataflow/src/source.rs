@@ -24,6 +24,8 @@ pub struct SourceSpec {
     pub event_time: Option<usize>,
     /// The watermark expression over the full row (`col - INTERVAL '4' SECOND`).
     pub watermark: Option<ScalarExpr>,
+    /// With `'late-data' = 'side-table'`: the table late rows go to (else they are dropped).
+    pub late_table: Option<laaster_repr::plan::GlobalId>,
 }
 
 /// One worker's reader of one source: produces full rows (physical columns, then
@@ -42,6 +44,8 @@ pub struct SourceReader {
     pub errors: u64,
     /// This worker's watermark, in microseconds, once any row has set it.
     pub watermark: Option<i64>,
+    /// Where late rows go, if anywhere.
+    pub late_table: Option<laaster_repr::plan::GlobalId>,
 }
 
 impl SourceReader {
@@ -58,11 +62,13 @@ impl SourceReader {
             late: 0,
             errors: 0,
             watermark: None,
+            late_table: spec.late_table,
         }
     }
 
-    /// Produces up to `limit` rows into `out`; returns false once exhausted.
-    pub fn produce(&mut self, limit: usize, out: &mut Vec<Row>) -> bool {
+    /// Produces up to `limit` rows into `out` (late rows into `late`); returns false once
+    /// exhausted.
+    pub fn produce(&mut self, limit: usize, out: &mut Vec<Row>, late: &mut Vec<Row>) -> bool {
         for _ in 0..limit {
             let Some(event) = self.generator.next() else {
                 return false;
@@ -91,6 +97,7 @@ impl SourceReader {
                 && *time < watermark
             {
                 self.late += 1;
+                late.push(row);
                 continue;
             }
             if let Some(expr) = &self.watermark_expr {

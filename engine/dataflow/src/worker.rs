@@ -249,6 +249,15 @@ impl WorkerState {
                 input.advance_to(self.input_time);
                 input.flush();
                 self.inputs.insert(id, input);
+                if let Some(late_id) = spec.late_table {
+                    self.apply(
+                        worker,
+                        Command::CreateTable {
+                            id: late_id,
+                            name: format!("{name}_late"),
+                        },
+                    );
+                }
                 self.sources
                     .insert(id, SourceReader::new(&spec, self.index, worker.peers()));
                 self.collections.insert(
@@ -357,11 +366,24 @@ impl WorkerState {
         const BATCH: usize = 4096;
         let mut finished = Vec::new();
         let mut rows = Vec::with_capacity(BATCH);
+        let mut late = Vec::new();
         for (&id, reader) in self.sources.iter_mut() {
             rows.clear();
-            let more = reader.produce(BATCH, &mut rows);
+            late.clear();
+            let more = reader.produce(BATCH, &mut rows, &mut late);
             if let Some(input) = self.inputs.get_mut(&id) {
                 for row in rows.drain(..) {
+                    input.update(row, 1);
+                }
+                if !more {
+                    input.flush();
+                }
+            }
+            if let Some(input) = reader
+                .late_table
+                .and_then(|late_id| self.inputs.get_mut(&late_id))
+            {
+                for row in late.drain(..) {
                     input.update(row, 1);
                 }
                 if !more {
