@@ -21,4 +21,5 @@
 //!
 //! Start reading at [`nexmark`].
 
+pub mod datagen;
 pub mod nexmark;

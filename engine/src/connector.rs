@@ -1,13 +1,14 @@
 //! From a source table's `WITH` options to a running connector: the one place that
 //! knows every built-in source connector.
 
+use laaster_connectors::datagen::DatagenConfig;
 use laaster_connectors::nexmark::{NexmarkConfig, NexmarkStream, event_schema};
 use laaster_dataflow::source::SourceConnector;
 use laaster_repr::{ErrorResponse, RelationDesc, ScalarType};
 use laaster_sql::plans::CreateSourcePlan;
 
 /// The connectors `CREATE TABLE ... WITH ('connector' = ...)` accepts.
-pub const SOURCE_CONNECTORS: &[&str] = &["nexmark"];
+pub const SOURCE_CONNECTORS: &[&str] = &["datagen", "nexmark"];
 
 /// What to do with rows behind the watermark (`'late-data'`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +53,14 @@ pub(crate) fn source_connector(
     options: &[(String, String)],
 ) -> Result<SourceConnector, ErrorResponse> {
     match source.connector.as_str() {
+        "datagen" => {
+            let physical = RelationDesc::new(
+                source.desc.columns[..source.physical_arity.min(source.desc.arity())].to_vec(),
+            );
+            let config = DatagenConfig::from_options(&physical, options)
+                .map_err(|e| ErrorResponse::new("22023", e.message.clone()).with_hint(e.hint))?;
+            Ok(SourceConnector::Datagen(std::sync::Arc::new(config)))
+        }
         "nexmark" => {
             let config = NexmarkConfig::from_options(options).map_err(|e| {
                 let mut response = ErrorResponse::new("22023", e.to_string());

@@ -129,3 +129,47 @@ fn late_rows_go_to_the_side_table_when_asked() {
         .expect_err("bad late-data value");
     assert!(error.message.contains("late-data"), "{error}");
 }
+
+#[test]
+fn datagen_produces_its_rows_once_across_workers() {
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(
+            "CREATE TABLE orders (id BIGINT, amount DOUBLE PRECISION, customer TEXT) WITH (
+                'connector' = 'datagen', 'number-of-rows' = '5000',
+                'fields.id.kind' = 'sequence', 'fields.id.start' = '1',
+                'fields.amount.min' = '1', 'fields.amount.max' = '500', 'fields.customer.length' = '3')",
+        )
+        .expect("create datagen source");
+    for _ in 0..2000 {
+        if session.source_status("orders").expect("status").done {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        count(&mut session, "SELECT count(DISTINCT id) FROM orders"),
+        5000
+    );
+    assert_eq!(
+        count(&mut session, "SELECT max(id) - min(id) + 1 FROM orders"),
+        5000
+    );
+    assert_eq!(
+        count(
+            &mut session,
+            "SELECT count(*) FROM orders WHERE amount BETWEEN 1 AND 500 AND length(customer) = 3"
+        ),
+        5000
+    );
+    let error = session
+        .execute("CREATE TABLE bad (id BIGINT) WITH ('connector' = 'datagen', 'rows' = '5')")
+        .expect_err("unknown option");
+    assert!(error.message.contains("unknown option 'rows'"), "{error}");
+    assert!(error.hint.is_some());
+}

@@ -2,6 +2,7 @@
 //! connector's data and feeds the source's input at the current logical time, so source
 //! data never passes through the coordinator.
 
+use laaster_connectors::datagen::DatagenConfig;
 use laaster_connectors::nexmark::{NexmarkGenerator, NexmarkStream, event_to_row};
 use laaster_repr::{Datum, Row, ScalarExpr};
 
@@ -10,6 +11,59 @@ use laaster_repr::{Datum, Row, ScalarExpr};
 pub enum SourceConnector {
     /// The Nexmark event generator; worker `i` of `n` produces its `i`-th share.
     Nexmark(NexmarkStream),
+    /// Rows from column specs; worker `i` of `n` produces rows `i, i + n, ...`.
+    Datagen(std::sync::Arc<DatagenConfig>),
+}
+
+/// Where a reader's physical rows come from.
+enum Generator {
+    Nexmark(NexmarkGenerator),
+    Datagen {
+        config: std::sync::Arc<DatagenConfig>,
+        /// The next row number this worker produces, and the stride between them.
+        next: u64,
+        stride: u64,
+        started: std::time::Instant,
+    },
+}
+
+/// The next physical row, or why there is none now.
+enum Next {
+    Row(Row),
+    /// Rate-limited: nothing more until later.
+    Wait,
+    Done,
+}
+
+impl Generator {
+    fn next(&mut self) -> Next {
+        match self {
+            Generator::Nexmark(generator) => match generator.next() {
+                Some(event) => Next::Row(event_to_row(&event)),
+                None => Next::Done,
+            },
+            Generator::Datagen {
+                config,
+                next,
+                stride,
+                started,
+            } => {
+                if config.rows.is_some_and(|rows| *next >= rows) {
+                    return Next::Done;
+                }
+                if let Some(rate) = config.rows_per_second {
+                    // Rows of the whole stream due by now; this worker's are every stride-th.
+                    let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+                    if *next >= due {
+                        return Next::Wait;
+                    }
+                }
+                let row = config.row(*next);
+                *next += *stride;
+                Next::Row(row)
+            }
+        }
+    }
 }
 
 /// What a worker needs to run a source: the connector, and the computed columns to
@@ -32,7 +86,7 @@ pub struct SourceSpec {
 /// computed ones), tracks this worker's watermark (the largest watermark value seen), and
 /// drops rows whose event time is behind it — counted, never silently.
 pub struct SourceReader {
-    generator: NexmarkGenerator,
+    generator: Generator,
     computed: Vec<ScalarExpr>,
     event_time: Option<usize>,
     watermark_expr: Option<ScalarExpr>,
@@ -51,7 +105,13 @@ pub struct SourceReader {
 impl SourceReader {
     pub fn new(spec: &SourceSpec, worker: usize, workers: usize) -> Self {
         let generator = match &spec.connector {
-            SourceConnector::Nexmark(stream) => stream.worker(worker, workers),
+            SourceConnector::Nexmark(stream) => Generator::Nexmark(stream.worker(worker, workers)),
+            SourceConnector::Datagen(config) => Generator::Datagen {
+                config: std::sync::Arc::clone(config),
+                next: worker as u64,
+                stride: workers.max(1) as u64,
+                started: std::time::Instant::now(),
+            },
         };
         SourceReader {
             generator,
@@ -70,10 +130,11 @@ impl SourceReader {
     /// exhausted.
     pub fn produce(&mut self, limit: usize, out: &mut Vec<Row>, late: &mut Vec<Row>) -> bool {
         for _ in 0..limit {
-            let Some(event) = self.generator.next() else {
-                return false;
+            let mut row = match self.generator.next() {
+                Next::Row(row) => row,
+                Next::Wait => return true,
+                Next::Done => return false,
             };
-            let mut row = event_to_row(&event);
             if !self.computed.is_empty() {
                 let physical = row.len();
                 let mut values = Vec::with_capacity(self.computed.len());
