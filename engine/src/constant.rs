@@ -14,6 +14,7 @@ pub(crate) fn evaluate_constant(plan: &Plan) -> Option<Result<Vec<(Row, Diff)>, 
                 Ok(rows) => rows,
                 Err(e) => return Some(Err(e)),
             };
+            let mfp = mfp.prepare();
             let mut out = Vec::with_capacity(rows.len());
             for (row, diff) in rows {
                 match mfp.evaluate(&row) {

@@ -44,11 +44,6 @@ pub(crate) fn absorb(
         }
     });
     if !ready.is_empty() {
-        ready.sort_by(|a, b| {
-            a.1.cmp(&b.1)
-                .then_with(|| b.2.cmp(&a.2))
-                .then_with(|| a.0.cmp(&b.0))
-        });
         consolidate(&mut ready);
         if !ready.is_empty() && state.sender.send(SubscribeEvent::Updates(ready)).is_err() {
             return true;

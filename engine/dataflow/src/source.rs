@@ -136,10 +136,9 @@ impl SourceReader {
                 Next::Done => return false,
             };
             if !self.computed.is_empty() {
-                let physical = row.len();
                 let mut values = Vec::with_capacity(self.computed.len());
                 for expr in &self.computed {
-                    match expr.eval_split(&row, &[]) {
+                    match expr.eval(&row) {
                         Ok(value) => values.push(value),
                         Err(_) => break,
                     }
@@ -148,7 +147,6 @@ impl SourceReader {
                     self.errors += 1;
                     continue;
                 }
-                debug_assert_eq!(physical, row.len());
                 for value in values {
                     row.push(value);
                 }

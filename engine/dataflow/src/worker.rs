@@ -583,7 +583,7 @@ impl WorkerState {
             if ready.is_empty() && error.is_none() && subscribe.reported_upper == Some(upper) {
                 continue;
             }
-            ready.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            // Sorts by (row, time) and sums diffs; the coordinator orders by time.
             differential_dataflow::consolidation::consolidate_updates(&mut ready);
             subscribe.reported_upper = Some(upper);
             subscribe.failed = error.is_some();

@@ -68,17 +68,25 @@ pub fn format_decimal(value: &Decimal) -> String {
     value.to_string()
 }
 
+/// Postgres' text for the values that have no digits to print: NaN, the infinities and
+/// the signed zeros (`f32` values widen to `f64` exactly).
+fn special_float(value: f64) -> Option<&'static str> {
+    if value.is_nan() {
+        Some("NaN")
+    } else if value.is_infinite() {
+        Some(if value > 0.0 { "Infinity" } else { "-Infinity" })
+    } else if value == 0.0 {
+        Some(if value.is_sign_negative() { "-0" } else { "0" })
+    } else {
+        None
+    }
+}
+
 /// Postgres 15's `float8` output: the shortest text that reads back as the same value,
 /// in fixed notation for decimal exponents -4..15 and `1e+20` style otherwise.
 pub fn format_float64(value: f64) -> String {
-    if value.is_nan() {
-        return "NaN".to_string();
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
-    }
-    if value == 0.0 {
-        return if value.is_sign_negative() { "-0" } else { "0" }.to_string();
+    if let Some(text) = special_float(value) {
+        return text.to_string();
     }
     // Rust's shortest digits, re-rounded half to even at that length (Rust's shortest
     // mode may round a tie up where Postgres' Ryu picks the even digit), skipping
@@ -94,14 +102,8 @@ pub fn format_float64(value: f64) -> String {
 /// Postgres 15's `float4` output (shortest round trip for `f32`, fixed notation for
 /// decimal exponents -4..6).
 pub fn format_float32(value: f32) -> String {
-    if value.is_nan() {
-        return "NaN".to_string();
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
-    }
-    if value == 0.0 {
-        return if value.is_sign_negative() { "-0" } else { "0" }.to_string();
+    if let Some(text) = special_float(f64::from(value)) {
+        return text.to_string();
     }
     let shortest_len = significant_digits(&format!("{value:e}"));
     let scientific = (shortest_len.saturating_sub(1)..9)
