@@ -1,0 +1,346 @@
+//! Shared change feeds for WebSocket clients: one engine subscription per distinct
+//! target (view name or query), fanned out to every client that asks for it.
+//!
+//! ```text
+//!  engine Subscription ──(pump thread: apply to state, render JSON once)──▶ client queues
+//!                                  │                                      (bounded, per client)
+//!                                  └─ state: current rows, last progress ──▶ snapshots for joiners
+//! ```
+//!
+//! A feed keeps the current contents of its view (rows and their counts) and its last
+//! progress mark. A client that joins gets a snapshot of that state, taken under the
+//! same lock the pump holds while it applies and broadcasts, so it never misses or
+//! repeats an update. Each client has a bounded queue (`ws_buffer` messages). The pump
+//! never waits for a client: when a queue is full the client is dropped from the feed
+//! and flagged as overflowed; its connection task then tells the client
+//! (`{"type":"overflow"}`) and rejoins, which sends a fresh snapshot (resync). A client
+//! that overflows 3 times within 10 seconds is disconnected instead.
+//!
+//! When the last client leaves, the pump drops the engine subscription and the feed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use laaster_engine::{ErrorResponse, Session, SubscribeEvent, Subscription, Timestamp};
+use laaster_repr::{Diff, RelationDesc, Row};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::core::{now_millis, start_subscription, subscribe_sql};
+use crate::metrics::{Metrics, Transport};
+use crate::values::{columns_json, error_json, row_json};
+
+/// A message for a client, rendered to JSON text once for all clients.
+pub type FeedMessage = Arc<str>;
+
+/// The registry of live feeds.
+pub struct FeedHub {
+    session: Session,
+    metrics: Arc<Metrics>,
+    feeds: Mutex<HashMap<String, Arc<Feed>>>,
+    next_client: AtomicU64,
+}
+
+struct Feed {
+    key: String,
+    state: Mutex<FeedState>,
+}
+
+struct FeedState {
+    desc: RelationDesc,
+    /// The view's current rows and their multiplicities.
+    rows: BTreeMap<Row, Diff>,
+    /// The last progress mark: `rows` is the view as of `frontier - 1`.
+    frontier: Timestamp,
+    clients: Vec<ClientSlot>,
+    /// Set once the pump has stopped; a joiner must start a new feed.
+    closed: bool,
+}
+
+struct ClientSlot {
+    id: u64,
+    queue: mpsc::Sender<FeedMessage>,
+    overflowed: Arc<AtomicBool>,
+}
+
+/// One client's membership in a feed. Dropping it leaves the feed.
+pub struct FeedClient {
+    pub messages: mpsc::Receiver<FeedMessage>,
+    overflowed: Arc<AtomicBool>,
+    feed: Arc<Feed>,
+    id: u64,
+    metrics: Arc<Metrics>,
+}
+
+impl FeedClient {
+    /// The feed's key (the view name or query text).
+    pub fn key(&self) -> &str {
+        &self.feed.key
+    }
+
+    /// Whether the feed dropped this client because its queue was full.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for FeedClient {
+    fn drop(&mut self) {
+        lock(&self.feed.state).clients.retain(|c| c.id != self.id);
+        self.metrics.subscriber_left(&self.feed.key, Transport::WebSocket);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl FeedHub {
+    pub fn new(session: Session, metrics: Arc<Metrics>) -> FeedHub {
+        FeedHub {
+            session,
+            metrics,
+            feeds: Mutex::new(HashMap::new()),
+            next_client: AtomicU64::new(0),
+        }
+    }
+
+    /// Joins the feed of `target` (starting it if needed); the client's queue begins
+    /// with a snapshot message. Blocks while a new feed's snapshot is computed.
+    pub fn join(&self, target: &str, buffer: usize) -> Result<FeedClient, ErrorResponse> {
+        let key = target.trim().trim_end_matches(';').trim_end().to_string();
+        let mut feeds = lock(&self.feeds);
+        feeds.retain(|_, feed| !lock(&feed.state).closed);
+        let mut feed = match feeds.get(&key) {
+            Some(feed) => feed.clone(),
+            None => {
+                let feed = self.start_feed(&key)?;
+                feeds.insert(key.clone(), feed.clone());
+                feed
+            }
+        };
+        let (queue, messages) = mpsc::channel(buffer.max(1));
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let id = self.next_client.fetch_add(1, Ordering::Relaxed);
+        // Check `closed` and register under one lock, so the pump cannot stop between.
+        loop {
+            {
+                let mut state = lock(&feed.state);
+                if !state.closed {
+                    // The queue is empty, so the snapshot always fits.
+                    let _ = queue.try_send(render_snapshot(&state));
+                    state.clients.push(ClientSlot {
+                        id,
+                        queue,
+                        overflowed: overflowed.clone(),
+                    });
+                    break;
+                }
+            }
+            feed = self.start_feed(&key)?;
+            feeds.insert(key.clone(), feed.clone());
+        }
+        drop(feeds);
+        self.metrics.subscriber_joined(&key, Transport::WebSocket);
+        Ok(FeedClient {
+            messages,
+            overflowed,
+            feed,
+            id,
+            metrics: self.metrics.clone(),
+        })
+    }
+
+    /// Subscribes in the engine, reads the snapshot up to the first progress mark, and
+    /// starts the pump thread.
+    fn start_feed(&self, key: &str) -> Result<Arc<Feed>, ErrorResponse> {
+        let sql = subscribe_sql(key, true, None)?;
+        let mut session = self.session.clone();
+        let subscription = start_subscription(&mut session, &sql)?;
+        let mut rows = BTreeMap::new();
+        let frontier = loop {
+            match subscription.recv() {
+                Some(SubscribeEvent::Updates(updates)) => apply(&mut rows, &updates),
+                Some(SubscribeEvent::Progress(time)) if time > subscription.as_of => break time,
+                Some(SubscribeEvent::Progress(_)) => {}
+                Some(SubscribeEvent::Error(error)) => return Err(error),
+                None => return Err(ErrorResponse::new("57P01", "the engine has shut down")),
+            }
+        };
+        let feed = Arc::new(Feed {
+            key: key.to_string(),
+            state: Mutex::new(FeedState {
+                desc: subscription.desc.clone(),
+                rows,
+                frontier,
+                clients: Vec::new(),
+                closed: false,
+            }),
+        });
+        let pump = Pump {
+            feed: feed.clone(),
+            subscription,
+            metrics: self.metrics.clone(),
+        };
+        std::thread::Builder::new()
+            .name("laaster-feed".into())
+            .spawn(move || pump.run())
+            .map_err(|e| ErrorResponse::new("XX000", format!("cannot start a feed thread: {e}")))?;
+        tracing::info!(feed = %key, "feed started");
+        Ok(feed)
+    }
+
+    /// Number of live feeds.
+    pub fn feed_count(&self) -> usize {
+        lock(&self.feeds).len()
+    }
+
+    /// Stops every feed's clients (server shutdown): their queues close.
+    pub fn close_all(&self) {
+        for feed in lock(&self.feeds).values() {
+            let mut state = lock(&feed.state);
+            state.clients.clear();
+        }
+    }
+}
+
+/// Moves one feed's events from the engine to its clients.
+struct Pump {
+    feed: Arc<Feed>,
+    subscription: Subscription,
+    metrics: Arc<Metrics>,
+}
+
+impl Pump {
+    fn run(self) {
+        loop {
+            let event = match self.subscription.recv_timeout(Duration::from_millis(200)) {
+                Ok(Some(event)) => event,
+                Ok(None) => {
+                    if self.close_if_unused() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(_) => {
+                    self.fail(ErrorResponse::new("57P01", "the engine has shut down"));
+                    return;
+                }
+            };
+            match event {
+                SubscribeEvent::Updates(updates) => {
+                    self.metrics
+                        .feed_updates(&self.feed.key, updates.iter().map(|u| u.1), now_millis());
+                    let message = render_updates(&updates);
+                    let mut state = lock(&self.feed.state);
+                    apply(&mut state.rows, &updates);
+                    self.broadcast(&mut state, message);
+                }
+                SubscribeEvent::Progress(time) => {
+                    self.metrics.feed_progress(&self.feed.key, time);
+                    let message: FeedMessage = json!({"type": "progress", "time": time}).to_string().into();
+                    let mut state = lock(&self.feed.state);
+                    state.frontier = time;
+                    self.broadcast(&mut state, message);
+                    if state.clients.is_empty() {
+                        drop(state);
+                        if self.close_if_unused() {
+                            return;
+                        }
+                    }
+                }
+                SubscribeEvent::Error(error) => {
+                    self.fail(error);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Queues `message` for every client; a full queue drops its client (flagged as
+    /// overflowed), a closed one is removed.
+    fn broadcast(&self, state: &mut FeedState, message: FeedMessage) {
+        let mut sent = 0;
+        state.clients.retain(|client| match client.queue.try_send(message.clone()) {
+            Ok(()) => {
+                sent += 1;
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                client.overflowed.store(true, Ordering::Release);
+                self.metrics.ws_overflow();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+        self.metrics.messages_sent(Transport::WebSocket, sent);
+    }
+
+    /// Ends the feed if no client is left. Holds the registry lock so that no client
+    /// can join a feed that is going away.
+    fn close_if_unused(&self) -> bool {
+        // The hub is not reachable from here; the registry entry is found stale via
+        // `closed` and replaced by the next joiner.
+        let mut state = lock(&self.feed.state);
+        if state.clients.is_empty() {
+            state.closed = true;
+            self.metrics.feed_closed(&self.feed.key);
+            tracing::info!(feed = %self.feed.key, "feed stopped: no clients");
+            true
+        } else {
+            false
+        }
+    }
+
+    fn fail(&self, error: ErrorResponse) {
+        let message: FeedMessage = json!({"type": "error", "error": error_json(&error)}).to_string().into();
+        let mut state = lock(&self.feed.state);
+        for client in &state.clients {
+            let _ = client.queue.try_send(message.clone());
+        }
+        state.clients.clear();
+        state.closed = true;
+        self.metrics.feed_closed(&self.feed.key);
+        tracing::warn!(feed = %self.feed.key, error = %error.message, "feed failed");
+    }
+}
+
+fn apply(rows: &mut BTreeMap<Row, Diff>, updates: &[(Row, Timestamp, Diff)]) {
+    for (row, _, diff) in updates {
+        let count = rows.entry(row.clone()).or_default();
+        *count += diff;
+        if *count == 0 {
+            rows.remove(row);
+        }
+    }
+}
+
+/// `{"type":"snapshot","columns":[...],"time":T,"rows":[[...],...]}`: the view as of
+/// `time - 1`, a row repeated once per copy.
+fn render_snapshot(state: &FeedState) -> FeedMessage {
+    let mut rows = Vec::new();
+    for (row, count) in &state.rows {
+        for _ in 0..(*count).max(0) {
+            rows.push(row_json(row));
+        }
+    }
+    json!({
+        "type": "snapshot",
+        "columns": columns_json(&state.desc),
+        "time": state.frontier,
+        "rows": rows,
+    })
+    .to_string()
+    .into()
+}
+
+/// `{"type":"update","updates":[{"row":[...],"time":t,"diff":d},...]}`.
+fn render_updates(updates: &[(Row, Timestamp, Diff)]) -> FeedMessage {
+    let updates: Vec<_> = updates
+        .iter()
+        .map(|(row, time, diff)| json!({"row": row_json(row), "time": time, "diff": diff}))
+        .collect();
+    json!({"type": "update", "updates": updates}).to_string().into()
+}

@@ -1,0 +1,264 @@
+//! Conversions at the edge: engine values and errors into protobuf messages, JSON and
+//! gRPC statuses, and JSON rows into typed engine rows (for Ingest).
+
+use laaster_engine::{ErrorResponse, RowSet};
+use laaster_repr::cast::cast_datum;
+use laaster_repr::strconv::format_datum;
+use laaster_repr::{Datum, RelationDesc, Row, ScalarType};
+use serde_json::{Value as Json, json};
+
+use crate::proto;
+
+impl From<&ErrorResponse> for proto::Error {
+    fn from(error: &ErrorResponse) -> Self {
+        proto::Error {
+            code: error.code.clone(),
+            message: error.message.clone(),
+            detail: error.detail.clone().unwrap_or_default(),
+            hint: error.hint.clone().unwrap_or_default(),
+            line: error.position.map_or(0, |p| p.line),
+            column: error.position.map_or(0, |p| p.column),
+        }
+    }
+}
+
+/// A gRPC status for an engine error: the code follows the SQLSTATE class, the message
+/// is the Postgres-style rendering, and `x-laaster-sqlstate` carries the SQLSTATE.
+pub fn status_for(error: &ErrorResponse, sql: Option<&str>) -> tonic::Status {
+    let code = match error.code.as_str() {
+        "42P01" => tonic::Code::NotFound,
+        "57P01" => tonic::Code::Unavailable,
+        c if ["42", "22", "23", "0A", "P0"].iter().any(|p| c.starts_with(p)) => {
+            tonic::Code::InvalidArgument
+        }
+        _ => tonic::Code::Internal,
+    };
+    let mut status = tonic::Status::new(code, error.render(sql));
+    if let Ok(value) = error.code.parse() {
+        status.metadata_mut().insert("x-laaster-sqlstate", value);
+    }
+    status
+}
+
+/// The columns of a schema as protobuf.
+pub fn columns(desc: &RelationDesc) -> Vec<proto::Column> {
+    desc.columns
+        .iter()
+        .map(|c| proto::Column {
+            name: c.name.clone(),
+            r#type: c.typ.scalar.to_string(),
+            nullable: c.typ.nullable,
+        })
+        .collect()
+}
+
+/// A row as protobuf text values.
+pub fn proto_row(row: &Row) -> proto::Row {
+    proto::Row {
+        values: row
+            .iter()
+            .map(|datum| proto::Value {
+                text: (!datum.is_null()).then(|| format_datum(datum)),
+            })
+            .collect(),
+    }
+}
+
+/// A result set as protobuf.
+pub fn proto_row_set(rows: &RowSet) -> proto::RowSet {
+    proto::RowSet {
+        columns: columns(&rows.desc),
+        rows: rows.rows.iter().map(proto_row).collect(),
+        timestamp: rows.timestamp,
+    }
+}
+
+/// One value as JSON: numbers and booleans natively (non-finite floats as strings),
+/// NULL as null, everything else as its Postgres text.
+pub fn datum_json(datum: &Datum) -> Json {
+    match datum {
+        Datum::Null => Json::Null,
+        Datum::Bool(b) => Json::Bool(*b),
+        Datum::Int16(i) => json!(i),
+        Datum::Int32(i) => json!(i),
+        Datum::Int64(i) => json!(i),
+        Datum::Float32(f) if f.is_finite() => json!(f.into_inner()),
+        Datum::Float64(f) if f.is_finite() => json!(f.into_inner()),
+        other => Json::String(format_datum(other)),
+    }
+}
+
+/// A row as a JSON array.
+pub fn row_json(row: &Row) -> Json {
+    Json::Array(row.iter().map(datum_json).collect())
+}
+
+/// Columns as JSON `[{"name", "type"}]`.
+pub fn columns_json(desc: &RelationDesc) -> Json {
+    Json::Array(
+        desc.columns
+            .iter()
+            .map(|c| json!({"name": c.name, "type": c.typ.scalar.to_string()}))
+            .collect(),
+    )
+}
+
+/// An error as JSON, Postgres fields.
+pub fn error_json(error: &ErrorResponse) -> Json {
+    json!({
+        "code": error.code,
+        "message": error.message,
+        "detail": error.detail,
+        "hint": error.hint,
+        "line": error.position.map(|p| p.line),
+        "column": error.position.map(|p| p.column),
+    })
+}
+
+/// Why one JSON row could not become a table row.
+#[derive(Debug)]
+pub struct RowConversionError {
+    /// The column at fault, if the problem is one value.
+    pub column: Option<String>,
+    pub error: ErrorResponse,
+}
+
+/// Parses one JSON row (an object by column name, or an array in column order) into a
+/// row of `desc`'s types. Missing object keys are NULL.
+pub fn json_row(text: &str, desc: &RelationDesc) -> Result<Row, RowConversionError> {
+    let whole = |error: ErrorResponse| RowConversionError {
+        column: None,
+        error,
+    };
+    let value: Json = serde_json::from_str(text).map_err(|e| {
+        whole(
+            ErrorResponse::new("22P02", format!("invalid JSON: {e}"))
+                .with_hint("each row is a JSON object {\"column\": value} or an array [value, ...]"),
+        )
+    })?;
+    let values: Vec<Json> = match value {
+        Json::Array(items) => {
+            if items.len() != desc.arity() {
+                return Err(whole(ErrorResponse::new(
+                    "22023",
+                    format!(
+                        "row has {} values but the table has {} columns",
+                        items.len(),
+                        desc.arity()
+                    ),
+                )));
+            }
+            items
+        }
+        Json::Object(mut fields) => {
+            let values = desc
+                .columns
+                .iter()
+                .map(|c| fields.remove(&c.name).unwrap_or(Json::Null))
+                .collect();
+            if let Some(unknown) = fields.keys().next() {
+                let names: Vec<&str> = desc.names().collect();
+                return Err(RowConversionError {
+                    column: Some(unknown.clone()),
+                    error: ErrorResponse::new(
+                        "42703",
+                        format!("column \"{unknown}\" does not exist"),
+                    )
+                    .with_hint(format!("the table's columns are {}", names.join(", "))),
+                });
+            }
+            values
+        }
+        other => {
+            return Err(whole(
+                ErrorResponse::new("22023", format!("a row must be a JSON object or array, not {other}")),
+            ));
+        }
+    };
+    let mut datums = Vec::with_capacity(values.len());
+    for (value, column) in values.iter().zip(&desc.columns) {
+        let at_column = |error: ErrorResponse| RowConversionError {
+            column: Some(column.name.clone()),
+            error,
+        };
+        if value.is_null() && !column.typ.nullable {
+            return Err(at_column(ErrorResponse::new(
+                "23502",
+                format!("null value in column \"{}\" violates not-null constraint", column.name),
+            )));
+        }
+        let datum = json_datum(value, &column.typ.scalar).map_err(|e| {
+            at_column(
+                ErrorResponse::from(e)
+                    .with_detail(format!("column \"{}\" is {}", column.name, column.typ.scalar)),
+            )
+        })?;
+        datums.push(datum);
+    }
+    Ok(Row::new(datums))
+}
+
+/// One JSON value as a datum of `typ`, through the type's text input (arrays element by
+/// element).
+fn json_datum(value: &Json, typ: &ScalarType) -> Result<Datum, laaster_repr::EvalError> {
+    let text = match value {
+        Json::Null => return Ok(Datum::Null),
+        Json::Array(items) if matches!(typ, ScalarType::Array(_)) => {
+            let ScalarType::Array(element) = typ else {
+                unreachable!("checked by the guard")
+            };
+            let elements = items
+                .iter()
+                .map(|item| json_datum(item, element))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Datum::Array(elements.into()));
+        }
+        Json::String(s) => s.clone(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => n.to_string(),
+        Json::Array(_) | Json::Object(_) => value.to_string(),
+    };
+    cast_datum(&Datum::text(&text), typ)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use laaster_repr::{Column, ColumnType};
+
+    fn desc() -> RelationDesc {
+        RelationDesc::new(vec![
+            Column {
+                name: "id".into(),
+                typ: ColumnType::new(ScalarType::Int64, false),
+            },
+            Column {
+                name: "name".into(),
+                typ: ColumnType::new(ScalarType::Text, true),
+            },
+        ])
+    }
+
+    #[test]
+    fn objects_and_arrays_convert() {
+        let row = json_row(r#"{"id": 7, "name": "B"}"#, &desc()).unwrap();
+        assert_eq!(row_json(&row), json!([7, "B"]));
+        let row = json_row(r#"["8", null]"#, &desc()).unwrap();
+        assert_eq!(row_json(&row), json!([8, null]));
+        let row = json_row(r#"{"id": 9}"#, &desc()).unwrap();
+        assert_eq!(row_json(&row), json!([9, null]));
+    }
+
+    #[test]
+    fn errors_name_the_column() {
+        let err = json_row(r#"{"id": "x"}"#, &desc()).unwrap_err();
+        assert_eq!(err.column.as_deref(), Some("id"));
+        assert_eq!(err.error.code, "22P02");
+        let err = json_row(r#"{"name": "a"}"#, &desc()).unwrap_err();
+        assert_eq!(err.error.code, "23502");
+        let err = json_row(r#"{"id": 1, "nme": "a"}"#, &desc()).unwrap_err();
+        assert_eq!(err.column.as_deref(), Some("nme"));
+        assert!(json_row("[1]", &desc()).is_err());
+        assert!(json_row("{", &desc()).is_err());
+    }
+}
