@@ -15,6 +15,8 @@ pub(crate) struct CatalogState {
     next_id: GlobalId,
     /// For tables with a PRIMARY KEY: how many rows hold each key (0 or 1).
     pub primary_keys: HashMap<GlobalId, HashMap<Row, i64>>,
+    /// Streamed source tables with a WATERMARK: their event time (for window operators).
+    pub event_times: HashMap<GlobalId, laaster_sql::catalog::EventTime>,
 }
 
 impl CatalogState {
@@ -55,6 +57,10 @@ impl Catalog for CatalogState {
 
     fn get_by_id(&self, id: GlobalId) -> Option<&CatalogItem> {
         self.items.get(&id)
+    }
+
+    fn event_time(&self, id: GlobalId) -> Option<laaster_sql::catalog::EventTime> {
+        self.event_times.get(&id).copied()
     }
 
     fn items(&self) -> Vec<&CatalogItem> {

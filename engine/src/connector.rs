@@ -19,32 +19,113 @@ pub(crate) enum LateData {
     SideTable,
 }
 
-/// The options the engine handles itself, and the ones for the connector.
+/// The source options the engine handles itself (the rest go to the connector).
+#[derive(Clone, Debug)]
+pub(crate) struct EngineOptions {
+    /// `'late-data'`.
+    pub late: LateData,
+    /// `'scan.retain'`: keep every row in an arrangement (ad hoc queries can read it).
+    pub retain: bool,
+    /// `'source.idle-timeout'`.
+    pub idle_timeout: Option<std::time::Duration>,
+    /// `'allowed-lateness'`, in microseconds.
+    pub allowed_lateness: i64,
+}
+
+fn invalid(option: &str, value: &str, hint: &str) -> ErrorResponse {
+    ErrorResponse::new(
+        "22023",
+        format!("invalid value for option '{option}': \"{value}\""),
+    )
+    .with_hint(hint.to_string())
+}
+
+/// A duration as Flink writes them: `500 ms`, `5 s`, `5s`, `1 min`, `2 h`; a bare number
+/// is milliseconds.
+pub(crate) fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let amount: u64 = text[..split].parse().ok()?;
+    let millis = match text[split..].trim().to_ascii_lowercase().as_str() {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => amount,
+        "s" | "sec" | "secs" | "second" | "seconds" => amount.checked_mul(1000)?,
+        "min" | "mins" | "minute" | "minutes" => amount.checked_mul(60_000)?,
+        "h" | "hour" | "hours" => amount.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(millis))
+}
+
+const DURATION_HINT: &str = "Write a duration such as '500 ms', '5 s', '1 min' (a bare number is milliseconds).";
+
+/// Splits the engine's options from the connector's.
 pub(crate) fn split_options(
     source: &CreateSourcePlan,
-) -> Result<(LateData, Vec<(String, String)>), ErrorResponse> {
-    let mut late = LateData::Drop;
+) -> Result<(EngineOptions, Vec<(String, String)>), ErrorResponse> {
+    let mut engine = EngineOptions {
+        late: LateData::Drop,
+        retain: false,
+        idle_timeout: None,
+        allowed_lateness: 0,
+    };
     let mut rest = Vec::new();
     for (key, value) in &source.options {
-        if key.eq_ignore_ascii_case("late-data") {
-            late = match value.to_ascii_lowercase().as_str() {
-                "drop" => LateData::Drop,
-                "side-table" => LateData::SideTable,
-                other => {
-                    return Err(ErrorResponse::new(
-                        "22023",
-                        format!("invalid value for option 'late-data': \"{other}\""),
-                    )
-                    .with_hint(
-                        "Use 'drop' (the default; late rows are counted in SHOW SOURCES) or 'side-table' (late rows also go to the table <source>_late).",
-                    ));
-                }
-            };
-        } else {
-            rest.push((key.clone(), value.clone()));
+        match key.to_ascii_lowercase().as_str() {
+            "late-data" => {
+                engine.late = match value.to_ascii_lowercase().as_str() {
+                    "drop" => LateData::Drop,
+                    "side-table" => LateData::SideTable,
+                    other => {
+                        return Err(invalid(
+                            "late-data",
+                            other,
+                            "Use 'drop' (the default; late rows are counted in SHOW SOURCES) or 'side-table' (late rows also go to the table <source>_late).",
+                        ));
+                    }
+                };
+            }
+            "scan.retain" => {
+                engine.retain = match value.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(invalid(
+                            "scan.retain",
+                            other,
+                            "Use 'true' (keep every row, so ad hoc queries can read the source) or 'false' (the default: stream it to the views that read it).",
+                        ));
+                    }
+                };
+            }
+            "source.idle-timeout" => {
+                engine.idle_timeout = Some(
+                    parse_duration(value)
+                        .ok_or_else(|| invalid("source.idle-timeout", value, DURATION_HINT))?,
+                );
+            }
+            "allowed-lateness" => {
+                let lateness = parse_duration(value)
+                    .ok_or_else(|| invalid("allowed-lateness", value, DURATION_HINT))?;
+                engine.allowed_lateness = i64::try_from(lateness.as_micros())
+                    .map_err(|_| invalid("allowed-lateness", value, DURATION_HINT))?;
+            }
+            _ => rest.push((key.clone(), value.clone())),
         }
     }
-    Ok((late, rest))
+    if engine.late == LateData::SideTable && source.watermark.is_none() {
+        return Err(ErrorResponse::new(
+            "22023",
+            format!(
+                "source table \"{}\" has 'late-data' = 'side-table' but no WATERMARK",
+                source.name
+            ),
+        )
+        .with_detail("Only rows behind a watermark are late.")
+        .with_hint("Declare WATERMARK FOR <time column> AS <time column> - INTERVAL '...' SECOND."));
+    }
+    Ok((engine, rest))
 }
 
 /// Validates the options and the declared columns against the connector.

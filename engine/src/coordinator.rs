@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
+use laaster_dataflow::source::SourceConsumer;
 use laaster_dataflow::{Command, Response, WorkerHandles, start_workers};
 use laaster_repr::plan::Plan;
 use laaster_repr::{Diff, ErrorResponse, Row, Timestamp};
@@ -188,10 +189,13 @@ pub(crate) struct SubscribeState {
     pub reported: Option<Timestamp>,
 }
 
-/// How far a source's readers have got: the latest report of each worker's reader.
+/// How far a source's readers have got: per consumer (a dataflow reading the source, its
+/// retained arrangement or late table), the latest report of each worker's reader.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SourceProgress {
-    pub workers: Vec<Option<ReaderProgress>>,
+    /// Whether the source keeps its rows (`'scan.retain'`); else it is streamed.
+    pub retained: bool,
+    pub consumers: BTreeMap<SourceConsumer, Vec<Option<ReaderProgress>>>,
 }
 
 /// One worker's reader of a source, as it last reported.
@@ -205,32 +209,62 @@ pub(crate) struct ReaderProgress {
 }
 
 impl SourceProgress {
-    /// The source's state over all `workers` readers. Its watermark is the minimum over
-    /// readers still producing (an exhausted reader holds nothing back).
+    /// Expects reports from `workers` readers for `consumer`.
+    pub fn add_consumer(&mut self, consumer: SourceConsumer, workers: usize) {
+        self.consumers.insert(consumer, vec![None; workers]);
+    }
+
+    /// The source's state: the furthest consumer's counts and watermark (every consumer
+    /// reads the same stream from its start); done once every consumer's readers are.
     pub fn status(&self, workers: usize) -> SourceStatus {
-        let reports: Vec<ReaderProgress> = self.workers.iter().flatten().copied().collect();
-        let all_reported = reports.len() >= workers;
-        let done = all_reported && reports.iter().all(|r| r.done);
-        let watermark = if done {
-            reports.iter().filter_map(|r| r.watermark).max()
-        } else if all_reported {
-            // The slowest reader still producing holds the source's watermark back.
-            reports
-                .iter()
-                .filter(|r| !r.done)
-                .map(|r| r.watermark)
-                .collect::<Option<Vec<i64>>>()
-                .and_then(|w| w.into_iter().min())
-        } else {
-            None
-        };
+        let statuses: Vec<SourceStatus> = self
+            .consumers
+            .values()
+            .map(|reports| consumer_status(reports, workers))
+            .collect();
+        let furthest = statuses
+            .iter()
+            .max_by_key(|s| (s.emitted, s.watermark))
+            .copied()
+            .unwrap_or(SourceStatus {
+                done: false,
+                emitted: 0,
+                late: 0,
+                errors: 0,
+                watermark: None,
+            });
         SourceStatus {
-            done,
-            emitted: reports.iter().map(|r| r.emitted).sum(),
-            late: reports.iter().map(|r| r.late).sum(),
-            errors: reports.iter().map(|r| r.errors).sum(),
-            watermark,
+            done: !statuses.is_empty() && statuses.iter().all(|s| s.done),
+            ..furthest
         }
+    }
+}
+
+/// One consumer's readers over all `workers`. The watermark is the minimum over readers
+/// still producing (an exhausted reader holds nothing back).
+fn consumer_status(reports: &[Option<ReaderProgress>], workers: usize) -> SourceStatus {
+    let reports: Vec<ReaderProgress> = reports.iter().flatten().copied().collect();
+    let all_reported = reports.len() >= workers;
+    let done = all_reported && reports.iter().all(|r| r.done);
+    let watermark = if done {
+        reports.iter().filter_map(|r| r.watermark).max()
+    } else if all_reported {
+        // The slowest reader still producing holds the watermark back.
+        reports
+            .iter()
+            .filter(|r| !r.done)
+            .map(|r| r.watermark)
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|w| w.into_iter().min())
+    } else {
+        None
+    };
+    SourceStatus {
+        done,
+        emitted: reports.iter().map(|r| r.emitted).sum(),
+        late: reports.iter().map(|r| r.late).sum(),
+        errors: reports.iter().map(|r| r.errors).sum(),
+        watermark,
     }
 }
 
@@ -349,6 +383,7 @@ impl Coordinator {
                 let _ = reply.send(result);
             }
             Request::CancelSubscribe { id } => {
+                self.forget_consumer(SourceConsumer::Subscribe(id));
                 if self.subscribes.remove(&id).is_some() {
                     self.workers
                         .broadcast(Command::CancelSubscribe { subscribe_id: id });
@@ -514,6 +549,7 @@ impl Coordinator {
             }
             Response::SourceProgress {
                 id,
+                consumer,
                 worker,
                 emitted,
                 late,
@@ -521,10 +557,13 @@ impl Coordinator {
                 watermark,
                 done,
             } => {
-                let workers = self.workers.commands.len();
-                if let Some(progress) = self.sources.get_mut(&id) {
-                    progress.workers.resize(workers, None);
-                    if let Some(slot) = progress.workers.get_mut(worker) {
+                // Reports from a consumer already dropped are ignored.
+                if let Some(reports) = self
+                    .sources
+                    .get_mut(&id)
+                    .and_then(|progress| progress.consumers.get_mut(&consumer))
+                {
+                    if let Some(slot) = reports.get_mut(worker) {
                         *slot = Some(ReaderProgress {
                             emitted,
                             late,
@@ -563,11 +602,19 @@ impl Coordinator {
                     None => false,
                 };
                 if finished {
+                    self.forget_consumer(SourceConsumer::Subscribe(subscribe_id));
                     self.subscribes.remove(&subscribe_id);
                     self.workers
                         .broadcast(Command::CancelSubscribe { subscribe_id });
                 }
             }
+        }
+    }
+
+    /// Stops expecting reports from `consumer`'s readers (its dataflow is gone).
+    pub(crate) fn forget_consumer(&mut self, consumer: SourceConsumer) {
+        for progress in self.sources.values_mut() {
+            progress.consumers.remove(&consumer);
         }
     }
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use laaster_dataflow::Command;
+use laaster_dataflow::source::SourceConsumer;
 use laaster_repr::plan::GlobalId;
 use laaster_repr::{Column, ColumnType, Datum, Diff, ErrorResponse, RelationDesc, Row, ScalarType};
 use laaster_sql::{Catalog, CatalogItem, ItemKind, QueryPlan, StatementPlan};
@@ -111,6 +112,7 @@ impl Sequencer<'_> {
                 }
                 let id = self.coordinator.catalog.allocate_id();
                 if materialized {
+                    self.add_consumer(&query.plan, SourceConsumer::View(id));
                     let as_of = self.coordinator.read_timestamp();
                     self.coordinator.workers.broadcast(Command::CreateView {
                         id,
@@ -140,6 +142,7 @@ impl Sequencer<'_> {
                 Ok(command(tag))
             }
             StatementPlan::Insert { table, source } => {
+                self.check_readable(&source.plan)?;
                 let timestamp = self.coordinator.read_timestamp();
                 let rows = self.coordinator.peek(source.plan, timestamp)?;
                 let count = rows.len() as u64;
@@ -153,6 +156,7 @@ impl Sequencer<'_> {
                 assignments,
             } => {
                 let arity = self.item(table)?.desc.arity();
+                self.check_readable(&selection.plan)?;
                 let timestamp = self.coordinator.read_timestamp();
                 let rows = self.coordinator.peek(selection.plan, timestamp)?;
                 let mut updates = Vec::with_capacity(rows.len() * 2);
@@ -232,10 +236,11 @@ impl Sequencer<'_> {
         if self.exists(&source.name, source.if_not_exists)? {
             return Ok(command("CREATE TABLE"));
         }
-        let (late_data, options) = crate::connector::split_options(&source)?;
+        let (engine_options, options) = crate::connector::split_options(&source)?;
         let connector = crate::connector::source_connector(&source, &options)?;
         let late_name = format!("{}_late", source.name);
-        if late_data == crate::connector::LateData::SideTable {
+        let side_table = engine_options.late == crate::connector::LateData::SideTable;
+        if side_table {
             self.exists(&late_name, false)?;
         }
         let id = self.coordinator.catalog.allocate_id();
@@ -253,11 +258,25 @@ impl Sequencer<'_> {
             uses: Vec::new(),
             table: None,
         });
-        self.coordinator
-            .sources
-            .insert(id, crate::coordinator::SourceProgress::default());
+        let workers = self.coordinator.workers.commands.len();
+        let mut progress = crate::coordinator::SourceProgress {
+            retained: engine_options.retain,
+            ..Default::default()
+        };
+        if engine_options.retain {
+            progress.add_consumer(SourceConsumer::Table(id), workers);
+        } else if let Some((column, _)) = &source.watermark {
+            // Window operators over a streamed source see its watermark.
+            self.coordinator.catalog.event_times.insert(
+                id,
+                laaster_sql::catalog::EventTime {
+                    column: *column,
+                    allowed_lateness: engine_options.allowed_lateness,
+                },
+            );
+        }
         // Late rows' table: the source's columns, written only by the source's readers.
-        let late_table = (late_data == crate::connector::LateData::SideTable).then(|| {
+        let late_table = side_table.then(|| {
             let late_id = self.coordinator.catalog.allocate_id();
             self.coordinator.catalog.insert(CatalogItem {
                 id: late_id,
@@ -269,8 +288,10 @@ impl Sequencer<'_> {
                 uses: vec![id],
                 table: None,
             });
+            progress.add_consumer(SourceConsumer::Table(late_id), workers);
             late_id
         });
+        self.coordinator.sources.insert(id, progress);
         self.coordinator.workers.broadcast(Command::CreateSource {
             id,
             name: source.name,
@@ -281,9 +302,58 @@ impl Sequencer<'_> {
                 event_time: source.watermark.as_ref().map(|(column, _)| *column),
                 watermark: source.watermark.map(|(_, expr)| expr),
                 late_table,
+                retain: engine_options.retain,
+                idle_timeout: engine_options.idle_timeout,
+                allowed_lateness: engine_options.allowed_lateness,
             }),
         });
         Ok(command("CREATE TABLE"))
+    }
+
+    /// The streamed sources `plan` reads.
+    fn streamed_sources(&self, plan: &laaster_repr::plan::Plan) -> Vec<GlobalId> {
+        plan.imports()
+            .into_iter()
+            .filter(|id| {
+                self.coordinator
+                    .sources
+                    .get(id)
+                    .is_some_and(|progress| !progress.retained)
+            })
+            .collect()
+    }
+
+    /// Expects reports from the readers `consumer`'s dataflow runs for the streamed
+    /// sources `plan` reads.
+    fn add_consumer(&mut self, plan: &laaster_repr::plan::Plan, consumer: SourceConsumer) {
+        let workers = self.coordinator.workers.commands.len();
+        for id in self.streamed_sources(plan) {
+            if let Some(progress) = self.coordinator.sources.get_mut(&id) {
+                progress.add_consumer(consumer, workers);
+            }
+        }
+    }
+
+    /// Refuses one-off reads of streamed sources: they keep no rows to read.
+    fn check_readable(&self, plan: &laaster_repr::plan::Plan) -> Result<(), ErrorResponse> {
+        let Some(id) = self.streamed_sources(plan).into_iter().next() else {
+            return Ok(());
+        };
+        let name = self
+            .coordinator
+            .catalog
+            .get_by_id(id)
+            .map_or_else(|| id.to_string(), |item| item.name.clone());
+        Err(ErrorResponse::new(
+            "0A000",
+            format!("cannot read source table \"{name}\" in a one-off query"),
+        )
+        .with_detail(format!(
+            "\"{name}\" is streamed: its rows flow to the materialized views and subscriptions that read it and are not kept."
+        ))
+        .with_hint(format!(
+            "Create a materialized view over it (CREATE MATERIALIZED VIEW v AS SELECT ... FROM {name}) and query the view, SUBSCRIBE to the query, or declare the source with 'scan.retain' = 'true' to keep its rows."
+        )))
     }
 
     /// Inserts typed rows into a table by name (the programmatic fast path).
@@ -415,6 +485,7 @@ impl Sequencer<'_> {
     }
 
     fn select(&mut self, query: QueryPlan) -> Result<ExecuteResult, ErrorResponse> {
+        self.check_readable(&query.plan)?;
         let timestamp = self.coordinator.read_timestamp();
         let rows = self.coordinator.peek(query.plan, timestamp)?;
         let rows = query.finishing.apply(rows);
@@ -458,6 +529,7 @@ impl Sequencer<'_> {
                 reported: None,
             },
         );
+        self.add_consumer(&query.plan, SourceConsumer::Subscribe(id));
         self.coordinator.workers.broadcast(Command::Subscribe {
             subscribe_id: id,
             plan: Arc::new(query.plan),
@@ -535,6 +607,9 @@ impl Sequencer<'_> {
 
     fn drop_item(&mut self, id: GlobalId) {
         self.coordinator.sources.remove(&id);
+        self.coordinator.forget_consumer(SourceConsumer::View(id));
+        self.coordinator.forget_consumer(SourceConsumer::Table(id));
+        self.coordinator.catalog.event_times.remove(&id);
         if let Some(item) = self.coordinator.catalog.remove(id)
             && item.kind != ItemKind::View
         {

@@ -1,5 +1,6 @@
 //! Source tables end to end: the nexmark connector, its watermark, and late rows counted
-//! (never silently lost) in SHOW SOURCES.
+//! (never silently lost) in SHOW SOURCES; streamed sources (each view runs its own
+//! readers from the start of the stream; one-off reads refused) and retained ones.
 
 use std::time::Duration;
 
@@ -53,6 +54,9 @@ fn in_order_events_are_all_kept_and_the_watermark_trails_them() {
     session
         .execute(&nexmark_ddl("4", ""))
         .expect("create source");
+    session
+        .execute("CREATE MATERIALIZED VIEW events AS SELECT count(*) FROM datagen")
+        .expect("a view over the streamed source");
     let row = finished_source(&mut session);
     // name, rows, late_rows, error_rows, watermark, done
     assert_eq!(row[1], "20000");
@@ -64,7 +68,20 @@ fn in_order_events_are_all_kept_and_the_watermark_trails_them() {
         "watermark {}",
         row[4]
     );
-    assert_eq!(count(&mut session, "SELECT count(*) FROM datagen"), 20000);
+    assert_eq!(count(&mut session, "SELECT * FROM events"), 20000);
+    // A view created after the stream ended still sees all of it, from the start.
+    session
+        .execute("CREATE MATERIALIZED VIEW later AS SELECT count(*) FROM datagen WHERE event_type = 2")
+        .expect("a second view");
+    let _ = finished_source(&mut session);
+    let bids = count(&mut session, "SELECT * FROM later");
+    assert!(bids > 17000 && bids < 20000, "bids: {bids}");
+    // Nothing is kept to read at one point in time.
+    let error = session
+        .execute("SELECT count(*) FROM datagen")
+        .expect_err("a streamed source cannot be read ad hoc");
+    assert_eq!(error.code, "0A000", "{error}");
+    assert!(error.hint.as_deref().unwrap_or("").contains("scan.retain"), "{error:?}");
     let error = session
         .execute("INSERT INTO datagen (event_type) VALUES (0)")
         .expect_err("sources are append-only from their connector");
@@ -83,6 +100,9 @@ fn late_rows_are_counted_not_silently_lost() {
     session
         .execute(&nexmark_ddl("0", ", 'out-of-order.group-size' = '500'"))
         .expect("create source");
+    session
+        .execute("CREATE MATERIALIZED VIEW events AS SELECT count(*) FROM datagen")
+        .expect("a view over the streamed source");
     let row = finished_source(&mut session);
     let kept: u64 = row[1].parse().unwrap();
     let late: u64 = row[2].parse().unwrap();
@@ -92,7 +112,7 @@ fn late_rows_are_counted_not_silently_lost() {
         20000,
         "every event is kept or counted late: {row:?}"
     );
-    assert_eq!(count(&mut session, "SELECT count(*) FROM datagen"), kept);
+    assert_eq!(count(&mut session, "SELECT * FROM events"), kept);
 }
 
 #[test]
@@ -141,7 +161,7 @@ fn datagen_produces_its_rows_once_across_workers() {
     session
         .execute(
             "CREATE TABLE orders (id BIGINT, amount DOUBLE PRECISION, customer TEXT) WITH (
-                'connector' = 'datagen', 'number-of-rows' = '5000',
+                'connector' = 'datagen', 'number-of-rows' = '5000', 'scan.retain' = 'true',
                 'fields.id.kind' = 'sequence', 'fields.id.start' = '1',
                 'fields.amount.min' = '1', 'fields.amount.max' = '500', 'fields.customer.length' = '3')",
         )

@@ -12,6 +12,20 @@ pub trait Catalog {
     fn get_by_id(&self, id: GlobalId) -> Option<&CatalogItem>;
     /// Every item, in creation order (for suggestions and SHOW).
     fn items(&self) -> Vec<&CatalogItem>;
+    /// For a streamed (append-only) source table with a WATERMARK: its event-time column
+    /// and allowed lateness. Window operators over it may free state behind the watermark.
+    fn event_time(&self, _id: GlobalId) -> Option<EventTime> {
+        None
+    }
+}
+
+/// A source's event time, as window operators use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventTime {
+    /// The `WATERMARK FOR` column.
+    pub column: usize,
+    /// `'allowed-lateness'` in microseconds: how long past a window's end its state stays.
+    pub allowed_lateness: i64,
 }
 
 /// The kind of a catalog item.

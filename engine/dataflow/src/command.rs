@@ -14,8 +14,11 @@ pub enum Command {
         id: GlobalId,
         name: String,
     },
-    /// Create a source table: its input, arrangement, and this worker's reader of the
-    /// connector, which feeds the input at the current time until exhausted.
+    /// Register a source table. A streamed source keeps nothing: each dataflow that reads
+    /// it later gets its own readers. With `'scan.retain'` the source also gets an input,
+    /// an arrangement and this worker's reader feeding it (readable by ad hoc queries);
+    /// with `'late-data' = 'side-table'`, the `<source>_late` table and a reader keeping
+    /// only the late rows.
     CreateSource {
         id: GlobalId,
         name: String,
@@ -94,9 +97,11 @@ pub enum Response {
         error: Option<EvalError>,
         upper: Option<Timestamp>,
     },
-    /// How far this worker's reader of source `id` has got (sent after every batch).
+    /// How far this worker's reader of source `id` for `consumer` has got (sent when it
+    /// changed).
     SourceProgress {
         id: GlobalId,
+        consumer: crate::source::SourceConsumer,
         worker: usize,
         emitted: u64,
         late: u64,

@@ -80,6 +80,39 @@ pub struct SourceSpec {
     pub watermark: Option<ScalarExpr>,
     /// With `'late-data' = 'side-table'`: the table late rows go to (else they are dropped).
     pub late_table: Option<laaster_repr::plan::GlobalId>,
+    /// `'scan.retain' = 'true'`: the source keeps every row in an arrangement of its own
+    /// (readable by ad hoc queries; memory grows with the stream). Otherwise the source
+    /// is streamed: each dataflow that reads it runs its own readers.
+    pub retain: bool,
+    /// `'source.idle-timeout'`: a reader that produced nothing for this long is idle and
+    /// stops holding the combined watermark back until it produces again.
+    pub idle_timeout: Option<std::time::Duration>,
+    /// `'allowed-lateness'` in microseconds: a row is late (dropped, counted) only when its
+    /// event time is behind the watermark by more than this; window operators keep a
+    /// window's state this long past its end.
+    pub allowed_lateness: i64,
+}
+
+/// One reader's watermark as it flows to the operators of the dataflow it feeds:
+/// `(worker, sequence number, watermark in microseconds, idle)`. Each reader sends a new
+/// update (with a larger sequence number) whenever its state changes; operators keep,
+/// per worker, the update with the largest sequence number. A finished reader sends
+/// [`WATERMARK_DONE`]: nothing more will come from it.
+pub type WatermarkUpdate = (u64, u64, i64, bool);
+
+/// The watermark of a reader that is exhausted (`+infinity`).
+pub const WATERMARK_DONE: i64 = i64::MAX;
+
+/// Who runs a set of readers (one per worker) of a source: the dataflow they feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SourceConsumer {
+    /// The source's own arrangement (`'scan.retain' = 'true'`), or its `<source>_late`
+    /// side table (a reader that keeps only the late rows).
+    Table(laaster_repr::plan::GlobalId),
+    /// A materialized view's dataflow.
+    View(laaster_repr::plan::GlobalId),
+    /// A subscription's dataflow.
+    Subscribe(u64),
 }
 
 /// One worker's reader of one source: produces full rows (physical columns, then
@@ -100,6 +133,10 @@ pub struct SourceReader {
     pub watermark: Option<i64>,
     /// Where late rows go, if anywhere.
     pub late_table: Option<laaster_repr::plan::GlobalId>,
+    idle_timeout: Option<std::time::Duration>,
+    allowed_lateness: i64,
+    /// When this reader last produced a row (or started).
+    last_row: std::time::Instant,
 }
 
 impl SourceReader {
@@ -123,12 +160,39 @@ impl SourceReader {
             errors: 0,
             watermark: None,
             late_table: spec.late_table,
+            idle_timeout: spec.idle_timeout,
+            allowed_lateness: spec.allowed_lateness,
+            last_row: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether the reader has produced nothing for longer than `'source.idle-timeout'`.
+    pub fn idle(&self) -> bool {
+        self.idle_timeout
+            .is_some_and(|timeout| self.last_row.elapsed() >= timeout)
+    }
+
+    /// The watermark this reader sends to operators: [`WATERMARK_DONE`] once exhausted,
+    /// else its watermark (`i64::MIN` before any row), and whether it is idle.
+    pub fn watermark_state(&self, done: bool) -> (i64, bool) {
+        if done {
+            (WATERMARK_DONE, false)
+        } else {
+            (self.watermark.unwrap_or(i64::MIN), self.idle())
         }
     }
 
     /// Produces up to `limit` rows into `out` (late rows into `late`); returns false once
     /// exhausted.
     pub fn produce(&mut self, limit: usize, out: &mut Vec<Row>, late: &mut Vec<Row>) -> bool {
+        let more = self.produce_rows(limit, out, late);
+        if !out.is_empty() || !late.is_empty() {
+            self.last_row = std::time::Instant::now();
+        }
+        more
+    }
+
+    fn produce_rows(&mut self, limit: usize, out: &mut Vec<Row>, late: &mut Vec<Row>) -> bool {
         for _ in 0..limit {
             let mut row = match self.generator.next() {
                 Next::Row(row) => row,
@@ -153,7 +217,7 @@ impl SourceReader {
             }
             if let (Some(column), Some(watermark)) = (self.event_time, self.watermark)
                 && let Some(Datum::Timestamp(time) | Datum::TimestampTz(time)) = row.get(column)
-                && *time < watermark
+                && *time < watermark.saturating_sub(self.allowed_lateness)
             {
                 self.late += 1;
                 late.push(row);

@@ -30,7 +30,7 @@ use timely::worker::Worker;
 
 use crate::command::{Command, Response};
 use crate::render::{ErrTrace, RenderContext, Rendered, RowTrace};
-use crate::source::SourceReader;
+use crate::source::{SourceConsumer, SourceReader, SourceSpec, WatermarkUpdate};
 
 /// The coordinator's side of the running workers.
 pub struct WorkerHandles {
@@ -161,14 +161,43 @@ struct ActiveSubscribe {
     failed: bool,
 }
 
+/// One worker's reader of a source for one consumer (a dataflow, the source's own
+/// arrangement, or its late-rows table), with the inputs it feeds.
+struct StreamReader {
+    source: GlobalId,
+    consumer: SourceConsumer,
+    reader: SourceReader,
+    /// Where produced rows go; `None` for the late-rows reader, which keeps only late rows.
+    rows: Option<InputSession<Timestamp, Row, Diff>>,
+    /// Where the reader's watermark goes (for the operators of a consuming dataflow).
+    watermarks: Option<InputSession<Timestamp, WatermarkUpdate, Diff>>,
+    /// The table late rows go to.
+    late_table: Option<GlobalId>,
+    /// The last watermark state sent, and its sequence number.
+    sent_watermark: Option<(i64, bool)>,
+    sequence: u64,
+    /// The last progress reported: (emitted, late, errors, watermark).
+    reported: Option<(u64, u64, u64, Option<i64>)>,
+    done: bool,
+}
+
+/// The inputs of a dataflow that reads a streamed source: rows and watermarks.
+struct StreamedInput {
+    source: GlobalId,
+    rows: InputSession<Timestamp, Row, Diff>,
+    watermarks: InputSession<Timestamp, WatermarkUpdate, Diff>,
+}
+
 struct WorkerState {
     index: usize,
     inputs: BTreeMap<GlobalId, InputSession<Timestamp, Row, Diff>>,
     collections: BTreeMap<GlobalId, Collection>,
     peeks: Vec<PendingPeek>,
     subscribes: BTreeMap<u64, ActiveSubscribe>,
-    /// This worker's readers of source tables still producing.
-    sources: BTreeMap<GlobalId, SourceReader>,
+    /// Every source table's spec (streamed or retained).
+    source_specs: BTreeMap<GlobalId, Arc<SourceSpec>>,
+    /// This worker's readers still producing.
+    readers: Vec<StreamReader>,
     input_time: Timestamp,
     responses: Sender<Response>,
 }
@@ -181,7 +210,8 @@ pub fn run_worker(worker: &mut Worker, commands: Receiver<Command>, responses: S
         collections: BTreeMap::new(),
         peeks: Vec::new(),
         subscribes: BTreeMap::new(),
-        sources: BTreeMap::new(),
+        source_specs: BTreeMap::new(),
+        readers: Vec::new(),
         input_time: 0,
         responses,
     };
@@ -193,13 +223,16 @@ pub fn run_worker(worker: &mut Worker, commands: Receiver<Command>, responses: S
                 Err(TryRecvError::Empty) => break,
             }
         }
-        state.produce_sources();
-        let busy = !state.peeks.is_empty() || !state.sources.is_empty();
-        worker.step_or_park(if busy {
-            Some(Duration::ZERO)
+        let produced = state.produce_sources();
+        let park = if !state.peeks.is_empty() || produced {
+            Duration::ZERO
+        } else if !state.readers.is_empty() {
+            // Readers waiting on a rate limit (or an idle timeout) are polled every ms.
+            Duration::from_millis(1)
         } else {
-            Some(Duration::from_millis(100))
-        });
+            Duration::from_millis(100)
+        };
+        worker.step_or_park(Some(park));
         state.serve_peeks(worker);
         state.serve_subscribes();
     }
@@ -234,21 +267,7 @@ impl WorkerState {
                 );
             }
             Command::CreateSource { id, name, spec } => {
-                let mut input = InputSession::new();
-                let (oks, errs) = worker.dataflow_named(&format!("source {name}"), |scope| {
-                    // Readers produce full rows (computed columns included).
-                    let rows = input.to_collection(scope);
-                    let errs = Vec::<(EvalError, Timestamp, Diff)>::new();
-                    let errs = timely::dataflow::operators::vec::ToStream::to_stream(errs, scope)
-                        .as_collection();
-                    (
-                        rows.arrange_by_self_named("source").trace,
-                        errs.arrange_by_self_named("source errors").trace,
-                    )
-                });
-                input.advance_to(self.input_time);
-                input.flush();
-                self.inputs.insert(id, input);
+                self.source_specs.insert(id, Arc::clone(&spec));
                 if let Some(late_id) = spec.late_table {
                     self.apply(
                         worker,
@@ -257,17 +276,15 @@ impl WorkerState {
                             name: format!("{name}_late"),
                         },
                     );
+                    let reader = self.stream_reader(id, SourceConsumer::Table(late_id), &spec, worker.peers(), None);
+                    self.readers.push(StreamReader {
+                        late_table: Some(late_id),
+                        ..reader
+                    });
                 }
-                self.sources
-                    .insert(id, SourceReader::new(&spec, self.index, worker.peers()));
-                self.collections.insert(
-                    id,
-                    Collection {
-                        oks,
-                        errs,
-                        dataflow: None,
-                    },
-                );
+                if spec.retain {
+                    self.create_retained_source(worker, id, &name, &spec);
+                }
             }
             Command::CreateView {
                 id,
@@ -277,13 +294,15 @@ impl WorkerState {
             } => {
                 let dataflow = worker.next_dataflow_index();
                 let imports = self.imports(&plan);
+                let mut streamed = self.streamed_inputs(&plan);
                 let (oks, errs) = worker.dataflow_named(&format!("view {name}"), |scope| {
-                    let rendered = render_with_imports(scope, imports, &plan);
+                    let rendered = render_with_imports(scope, imports, &mut streamed, &plan);
                     (
                         rendered.oks.arrange_by_self_named("view").trace,
                         rendered.errs.arrange_by_self_named("view errors").trace,
                     )
                 });
+                self.start_readers(SourceConsumer::View(id), streamed, worker.peers());
                 self.collections.insert(
                     id,
                     Collection {
@@ -306,11 +325,18 @@ impl WorkerState {
             }
             Command::AdvanceTime { to } => {
                 self.input_time = self.input_time.max(to);
-                for input in self.inputs.values_mut() {
+                let readers = self.readers.iter_mut().flat_map(|r| r.rows.as_mut());
+                for input in self.inputs.values_mut().chain(readers) {
                     if *input.time() < to {
                         input.advance_to(to);
                     }
                     input.flush();
+                }
+                for watermarks in self.readers.iter_mut().flat_map(|r| r.watermarks.as_mut()) {
+                    if *watermarks.time() < to {
+                        watermarks.advance_to(to);
+                    }
+                    watermarks.flush();
                 }
             }
             Command::Peek {
@@ -325,13 +351,20 @@ impl WorkerState {
                 snapshot,
             } => self.install_subscribe(worker, subscribe_id, &plan, as_of, snapshot),
             Command::CancelSubscribe { subscribe_id } => {
+                self.readers
+                    .retain(|r| r.consumer != SourceConsumer::Subscribe(subscribe_id));
                 if let Some(subscribe) = self.subscribes.remove(&subscribe_id) {
                     worker.drop_dataflow(subscribe.dataflow);
                 }
             }
             Command::Drop { id } => {
                 self.inputs.remove(&id);
-                self.sources.remove(&id);
+                self.source_specs.remove(&id);
+                self.readers.retain(|r| {
+                    r.source != id
+                        && r.consumer != SourceConsumer::View(id)
+                        && r.consumer != SourceConsumer::Table(id)
+                });
                 if let Some(collection) = self.collections.remove(&id)
                     && let Some(dataflow) = collection.dataflow
                 {
@@ -360,26 +393,113 @@ impl WorkerState {
         }
     }
 
-    /// Lets every active source produce one batch into its input at the current time,
-    /// and reports each reader's progress.
-    fn produce_sources(&mut self) {
+    /// Creates a retained source's input and arrangement, and its reader.
+    fn create_retained_source(
+        &mut self,
+        worker: &mut Worker,
+        id: GlobalId,
+        name: &str,
+        spec: &Arc<SourceSpec>,
+    ) {
+        let mut input = InputSession::new();
+        let (oks, errs) = worker.dataflow_named(&format!("source {name}"), |scope| {
+            // Readers produce full rows (computed columns included).
+            let rows = input.to_collection(scope);
+            let errs = Vec::<(EvalError, Timestamp, Diff)>::new();
+            let errs =
+                timely::dataflow::operators::vec::ToStream::to_stream(errs, scope).as_collection();
+            (
+                rows.arrange_by_self_named("source").trace,
+                errs.arrange_by_self_named("source errors").trace,
+            )
+        });
+        input.advance_to(self.input_time);
+        input.flush();
+        let reader = self.stream_reader(id, SourceConsumer::Table(id), spec, worker.peers(), Some(input));
+        self.readers.push(reader);
+        self.collections.insert(
+            id,
+            Collection {
+                oks,
+                errs,
+                dataflow: None,
+            },
+        );
+    }
+
+    /// A reader of source `source` for `consumer`, feeding `rows`.
+    fn stream_reader(
+        &self,
+        source: GlobalId,
+        consumer: SourceConsumer,
+        spec: &SourceSpec,
+        peers: usize,
+        rows: Option<InputSession<Timestamp, Row, Diff>>,
+    ) -> StreamReader {
+        StreamReader {
+            source,
+            consumer,
+            reader: SourceReader::new(spec, self.index, peers),
+            rows,
+            watermarks: None,
+            late_table: None,
+            sent_watermark: None,
+            sequence: 0,
+            reported: None,
+            done: false,
+        }
+    }
+
+    /// Fresh inputs for every streamed source `plan` reads (to render the dataflow with).
+    fn streamed_inputs(&self, plan: &Plan) -> Vec<StreamedInput> {
+        plan.imports()
+            .into_iter()
+            .filter(|id| self.source_specs.get(id).is_some_and(|spec| !spec.retain))
+            .map(|source| StreamedInput {
+                source,
+                rows: InputSession::new(),
+                watermarks: InputSession::new(),
+            })
+            .collect()
+    }
+
+    /// Starts this worker's readers for a dataflow built with `streamed` inputs.
+    fn start_readers(&mut self, consumer: SourceConsumer, streamed: Vec<StreamedInput>, peers: usize) {
+        for mut input in streamed {
+            let Some(spec) = self.source_specs.get(&input.source).cloned() else {
+                continue;
+            };
+            input.rows.advance_to(self.input_time);
+            input.rows.flush();
+            input.watermarks.advance_to(self.input_time);
+            input.watermarks.flush();
+            let mut reader =
+                self.stream_reader(input.source, consumer, &spec, peers, Some(input.rows));
+            reader.watermarks = Some(input.watermarks);
+            self.readers.push(reader);
+        }
+    }
+
+    /// Lets every reader produce one batch into its inputs at the current time, sends its
+    /// watermark when it changed, and reports its progress. Returns whether any reader
+    /// produced a row.
+    fn produce_sources(&mut self) -> bool {
         const BATCH: usize = 4096;
-        let mut finished = Vec::new();
+        let mut produced = false;
         let mut rows = Vec::with_capacity(BATCH);
         let mut late = Vec::new();
-        for (&id, reader) in self.sources.iter_mut() {
+        let index = self.index;
+        for stream in self.readers.iter_mut() {
             rows.clear();
             late.clear();
-            let more = reader.produce(BATCH, &mut rows, &mut late);
-            if let Some(input) = self.inputs.get_mut(&id) {
+            let more = stream.reader.produce(BATCH, &mut rows, &mut late);
+            produced |= !rows.is_empty() || !late.is_empty();
+            if let Some(input) = stream.rows.as_mut() {
                 for row in rows.drain(..) {
                     input.update(row, 1);
                 }
-                if !more {
-                    input.flush();
-                }
             }
-            if let Some(input) = reader
+            if let Some(input) = stream
                 .late_table
                 .and_then(|late_id| self.inputs.get_mut(&late_id))
             {
@@ -390,22 +510,38 @@ impl WorkerState {
                     input.flush();
                 }
             }
-            let _ = self.responses.send(Response::SourceProgress {
-                id,
-                worker: self.index,
-                emitted: reader.emitted,
-                late: reader.late,
-                errors: reader.errors,
-                watermark: reader.watermark,
-                done: !more,
-            });
+            let state = stream.reader.watermark_state(!more);
+            if stream.sent_watermark != Some(state)
+                && let Some(watermarks) = stream.watermarks.as_mut()
+            {
+                stream.sequence += 1;
+                watermarks.update((index as u64, stream.sequence, state.0, state.1), 1);
+                stream.sent_watermark = Some(state);
+            }
+            let reader = &stream.reader;
+            let progress = (reader.emitted, reader.late, reader.errors, reader.watermark);
+            if stream.reported != Some(progress) || !more {
+                stream.reported = Some(progress);
+                let _ = self.responses.send(Response::SourceProgress {
+                    id: stream.source,
+                    consumer: stream.consumer,
+                    worker: index,
+                    emitted: reader.emitted,
+                    late: reader.late,
+                    errors: reader.errors,
+                    watermark: reader.watermark,
+                    done: !more,
+                });
+            }
             if !more {
-                finished.push(id);
+                // Dropping the inputs closes them: the consumer sees the stream end.
+                stream.rows = None;
+                stream.watermarks = None;
+                stream.done = true;
             }
         }
-        for id in finished {
-            self.sources.remove(&id);
-        }
+        self.readers.retain(|r| !r.done);
+        produced
     }
 
     /// Handles to the arrangements `plan` reads.
@@ -443,7 +579,7 @@ impl WorkerState {
         let dataflow = worker.next_dataflow_index();
         let imports = self.imports(plan);
         let (oks, errs) = worker.dataflow_named("peek", |scope| {
-            let rendered = render_with_imports(scope, imports, plan);
+            let rendered = render_with_imports(scope, imports, &mut Vec::new(), plan);
             (
                 rendered.oks.arrange_by_self_named("peek").trace,
                 rendered.errs.arrange_by_self_named("peek errors").trace,
@@ -471,8 +607,9 @@ impl WorkerState {
         let buffer = Rc::new(RefCell::new(SubscribeBuffer::default()));
         let ok_buffer = Rc::clone(&buffer);
         let err_buffer = Rc::clone(&buffer);
+        let mut streamed = self.streamed_inputs(plan);
         worker.dataflow_named("subscribe", |scope| {
-            let rendered = render_with_imports(scope, imports, plan);
+            let rendered = render_with_imports(scope, imports, &mut streamed, plan);
             rendered.oks.consolidate().inner.sink(
                 Pipeline,
                 "SubscribeRows",
@@ -491,6 +628,7 @@ impl WorkerState {
                     buffer.errs_frontier = frontier.frontier().to_owned();
                 });
         });
+        self.start_readers(SourceConsumer::Subscribe(subscribe_id), streamed, worker.peers());
         self.subscribes.insert(
             subscribe_id,
             ActiveSubscribe {
@@ -602,12 +740,24 @@ impl WorkerState {
 fn render_with_imports<'s>(
     scope: timely::dataflow::Scope<'s, Timestamp>,
     imports: Vec<(GlobalId, RowTrace, ErrTrace)>,
+    streamed: &mut [StreamedInput],
     plan: &Plan,
 ) -> Rendered<'s> {
     let mut context = RenderContext {
         scope,
         imports: BTreeMap::new(),
+        watermarks: BTreeMap::new(),
     };
+    for input in streamed.iter_mut() {
+        let oks = input.rows.to_collection(scope);
+        let errs = Vec::<(EvalError, Timestamp, Diff)>::new();
+        let errs =
+            timely::dataflow::operators::vec::ToStream::to_stream(errs, scope).as_collection();
+        context.imports.insert(input.source, Rendered { oks, errs });
+        context
+            .watermarks
+            .insert(input.source, input.watermarks.to_collection(scope));
+    }
     for (id, mut oks, mut errs) in imports {
         let oks = oks
             .import(scope)
