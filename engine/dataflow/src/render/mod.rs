@@ -28,6 +28,9 @@ use timely::dataflow::operators::vec::ToStream;
 pub type RowCollection<'s> = VecCollection<'s, Timestamp, Row, Diff>;
 /// A collection of evaluation errors.
 pub type ErrCollection<'s> = VecCollection<'s, Timestamp, EvalError, Diff>;
+/// Source readers' watermarks (see [`crate::source::WatermarkUpdate`]).
+pub type WatermarkCollection<'s> =
+    VecCollection<'s, Timestamp, crate::source::WatermarkUpdate, Diff>;
 /// An arrangement of rows by the whole row (how tables and views are kept).
 pub type RowTrace = TraceAgent<KeySpine<Row, Timestamp, Diff>>;
 /// An arrangement of errors.
@@ -45,6 +48,8 @@ pub struct Rendered<'s> {
 pub struct RenderContext<'s> {
     pub scope: Scope<'s, Timestamp>,
     pub imports: BTreeMap<GlobalId, Rendered<'s>>,
+    /// For each streamed source the dataflow reads: its readers' watermarks.
+    pub watermarks: BTreeMap<GlobalId, WatermarkCollection<'s>>,
 }
 
 impl<'s> RenderContext<'s> {
