@@ -19,6 +19,7 @@ pub mod datum;
 pub mod error;
 pub mod jsonb;
 pub mod plan;
+pub mod packed;
 pub mod row;
 pub mod scalar;
 pub mod strconv;
@@ -26,6 +27,7 @@ pub mod types;
 
 pub use datum::{Datum, Interval};
 pub use error::{ErrorResponse, EvalError, Position};
+pub use packed::{PackedRow, RowPacker};
 pub use row::{Diff, Row, Timestamp};
 pub use scalar::{Func, ScalarExpr};
 pub use types::{Column, ColumnType, RelationDesc, ScalarType};
