@@ -148,6 +148,12 @@ fn write_logical(out: &mut String, plan: &LogicalPlan, depth: usize) {
         LogicalPlan::Windows { time, kind, .. } => {
             format!("Windows time={} {}", expr(time), window_kind(kind))
         }
+        LogicalPlan::SessionWindows {
+            partition,
+            time,
+            gap,
+            ..
+        } => session_windows(partition, time, *gap),
         LogicalPlan::Distinct { .. } => "Distinct".into(),
         LogicalPlan::Threshold { .. } => "Threshold".into(),
         LogicalPlan::Negate { .. } => "Negate".into(),
@@ -208,6 +214,12 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
         Plan::Windows { time, kind, .. } => {
             format!("Windows time={} {}", expr(time), window_kind(kind))
         }
+        Plan::SessionWindows {
+            partition,
+            time,
+            gap,
+            ..
+        } => session_windows(partition, time, *gap),
         Plan::Distinct { .. } => "Distinct".into(),
         Plan::Threshold { .. } => "Threshold".into(),
         Plan::Negate { .. } => "Negate".into(),
@@ -216,6 +228,29 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
     line(out, depth, &text);
     for child in plan.children() {
         write_dataflow(out, child, depth + 1, catalog);
+    }
+}
+
+/// `SessionWindows partition=[#0] time=#2 gap=10s`.
+fn session_windows(partition: &[usize], time: &ScalarExpr, gap: i64) -> String {
+    let gap = if gap % 1_000_000 == 0 {
+        format!("{}s", gap / 1_000_000)
+    } else {
+        format!("{gap}us")
+    };
+    format!(
+        "SessionWindows partition=[{}] time={} gap={gap}",
+        columns(partition),
+        expr(time)
+    )
+}
+
+/// A span of microseconds: `10s`, or `1500us`.
+fn duration(micros: i64) -> String {
+    if micros % 1_000_000 == 0 {
+        format!("{}s", micros / 1_000_000)
+    } else {
+        format!("{micros}us")
     }
 }
 

@@ -89,6 +89,15 @@ pub enum LogicalPlan {
         time: ScalarExpr,
         kind: WindowKind,
     },
+    /// Session windows (`SESSION`): per `partition` key, rows whose `time`s are closer
+    /// than `gap` (microseconds) share a session; each row gets its session's
+    /// `window_start`, `window_end`, `window_time` appended (see `Plan::SessionWindows`).
+    SessionWindows {
+        input: Box<LogicalPlan>,
+        partition: Vec<usize>,
+        time: ScalarExpr,
+        gap: i64,
+    },
     Distinct {
         input: Box<LogicalPlan>,
     },
@@ -118,7 +127,9 @@ impl LogicalPlan {
                 ..
             } => group_key.len() + aggregates.len(),
             LogicalPlan::Window { input, .. } => input.arity() + 1,
-            LogicalPlan::Windows { input, .. } => input.arity() + 3,
+            LogicalPlan::Windows { input, .. } | LogicalPlan::SessionWindows { input, .. } => {
+                input.arity() + 3
+            }
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::TopK { input, .. }
             | LogicalPlan::Distinct { input }
@@ -214,6 +225,7 @@ impl LogicalPlan {
             | LogicalPlan::TopK { input, .. }
             | LogicalPlan::Window { input, .. }
             | LogicalPlan::Windows { input, .. }
+            | LogicalPlan::SessionWindows { input, .. }
             | LogicalPlan::Distinct { input }
             | LogicalPlan::Threshold { input }
             | LogicalPlan::Negate { input } => vec![input],
@@ -234,6 +246,7 @@ impl LogicalPlan {
             | LogicalPlan::TopK { input, .. }
             | LogicalPlan::Window { input, .. }
             | LogicalPlan::Windows { input, .. }
+            | LogicalPlan::SessionWindows { input, .. }
             | LogicalPlan::Distinct { input }
             | LogicalPlan::Threshold { input }
             | LogicalPlan::Negate { input } => vec![input],
@@ -247,7 +260,7 @@ impl LogicalPlan {
         match self {
             LogicalPlan::Map { exprs, .. } => exprs.iter().for_each(f),
             LogicalPlan::Filter { predicates, .. } => predicates.iter().for_each(f),
-            LogicalPlan::Windows { time, .. } => f(time),
+            LogicalPlan::Windows { time, .. } | LogicalPlan::SessionWindows { time, .. } => f(time),
             LogicalPlan::Mfp { mfp, .. } => {
                 mfp.expressions.iter().chain(&mfp.predicates).for_each(f)
             }

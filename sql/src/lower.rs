@@ -114,6 +114,17 @@ fn lower_node(plan: &LogicalPlan) -> Plan {
             time: time.clone(),
             kind: *kind,
         },
+        LogicalPlan::SessionWindows {
+            input,
+            partition,
+            time,
+            gap,
+        } => Plan::SessionWindows {
+            input: Box::new(lower_node(input)),
+            partition: partition.clone(),
+            time: time.clone(),
+            gap: *gap,
+        },
         LogicalPlan::Distinct { input } => Plan::Distinct {
             input: Box::new(lower_node(input)),
         },

@@ -96,6 +96,22 @@ pub enum Plan {
         time: ScalarExpr,
         kind: WindowKind,
     },
+    /// Session windows (Flink's `SESSION`): per `partition` key, the rows whose `time`
+    /// is not NULL, sorted by time, form sessions — a row at `t` opens `[t, t + gap)` and
+    /// overlapping ranges merge. Each row is output with its session's `window_start`
+    /// (first time), `window_end` (last time + gap) and `window_time` (= end - 1 ms)
+    /// appended. A row that bridges two sessions merges them; deleting it splits them
+    /// again. A NULL time drops the row.
+    /// State: the input arranged by partition key plus the output (O(|input|)).
+    /// Cost: O(partition size) per change to a partition (its sessions are recomputed
+    /// and every row of a session whose bounds moved is retracted and re-emitted).
+    SessionWindows {
+        input: Box<Plan>,
+        partition: Vec<usize>,
+        time: ScalarExpr,
+        /// The gap in microseconds (positive).
+        gap: i64,
+    },
     /// Each distinct row once. State: arranged input. Cost: O(1) amortized per change.
     Distinct { input: Box<Plan> },
     /// Keeps rows with positive multiplicity, clamping negatives to absent
@@ -431,7 +447,7 @@ impl Plan {
                 ..
             } => group_key.len() + aggregates.len(),
             Plan::Window { input, .. } => input.arity() + 1,
-            Plan::Windows { input, .. } => input.arity() + 3,
+            Plan::Windows { input, .. } | Plan::SessionWindows { input, .. } => input.arity() + 3,
             Plan::TopK { input, .. }
             | Plan::Distinct { input }
             | Plan::Threshold { input }
@@ -469,6 +485,7 @@ impl Plan {
             | Plan::TopK { input, .. }
             | Plan::Window { input, .. }
             | Plan::Windows { input, .. }
+            | Plan::SessionWindows { input, .. }
             | Plan::Distinct { input }
             | Plan::Threshold { input }
             | Plan::Negate { input } => vec![input],

@@ -152,6 +152,23 @@ fn push_down(plan: LogicalPlan, mut predicates: Vec<ScalarExpr>) -> LogicalPlan 
             }
             .filter(above)
         }
+        LogicalPlan::SessionWindows {
+            input,
+            partition: keys,
+            time,
+            gap,
+        } => {
+            // Only predicates on the partition key keep or drop whole partitions; any
+            // other filter below would change which rows form a session.
+            let (below, above) = partition(predicates, |c| keys.contains(&c));
+            LogicalPlan::SessionWindows {
+                input: Box::new(push_down(*input, below)),
+                partition: keys,
+                time,
+                gap,
+            }
+            .filter(above)
+        }
         LogicalPlan::Distinct { input } => push_down(*input, predicates).distinct(),
         LogicalPlan::Threshold { input } => push_down(*input, predicates).threshold(),
         LogicalPlan::Negate { input } => push_down(*input, predicates).negate(),

@@ -20,13 +20,15 @@
 //!   `WATERMARK` without a type holding the clause's tokens as
 //!   [`ColumnOption::DialectSpecific`] (printed as written); [`parse_watermark`] reads it;
 //! - `TABLE name` as an expression (the table argument of `TUMBLE(TABLE t, ...)`):
-//!   [`Expr::Prefixed`] with prefix `TABLE`.
+//!   [`Expr::Prefixed`] with prefix `TABLE`; `TABLE name PARTITION BY k` (SESSION's
+//!   partitioned table argument) is prefixed `name PARTITION BY k` (see
+//!   [`PARTITION_BY`]).
 
 use std::any::TypeId;
 
 use sqlparser::ast::{
-    ArrayElemTypeDef, ColumnDef, ColumnOption, DataType, Expr, GeneratedAs, Ident, ObjectName,
-    Statement, StructBracketKind, StructField,
+    ArrayElemTypeDef, BinaryOperator, ColumnDef, ColumnOption, DataType, Expr, GeneratedAs, Ident,
+    ObjectName, Statement, StructBracketKind, StructField,
 };
 use sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
@@ -125,10 +127,7 @@ impl Dialect for LaasterDialect {
             return None;
         }
         parser.advance_token();
-        Some(parser.parse_object_name(false).map(|name| Expr::Prefixed {
-            prefix: Ident::new("TABLE"),
-            value: Box::new(object_name_expr(name)),
-        }))
+        Some(parse_table_argument(parser))
     }
 
     /// Flink's computed columns and watermark (see the module docs).
@@ -233,6 +232,41 @@ impl Dialect for LaasterDialect {
         supports_column_generic_options,
     );
 }
+
+/// After `TABLE`: `name [PARTITION BY key | PARTITION BY (key, ...)]` (the data
+/// argument of `SESSION`). With a partition the value is `name PARTITION BY keys` as a
+/// [`BinaryOperator::Custom`] `PARTITION BY` whose right side is the key, or the
+/// parenthesized keys (a tuple for several), so it prints back as written.
+fn parse_table_argument(parser: &mut Parser) -> Result<Expr, ParserError> {
+    let name = object_name_expr(parser.parse_object_name(false)?);
+    let value = if parser.parse_keywords(&[Keyword::PARTITION, Keyword::BY]) {
+        let keys = if parser.consume_token(&Token::LParen) {
+            let mut keys = parser.parse_comma_separated(|p| p.parse_identifier())?;
+            parser.expect_token(&Token::RParen)?;
+            if keys.len() == 1 {
+                Expr::Nested(Box::new(Expr::Identifier(keys.remove(0))))
+            } else {
+                Expr::Tuple(keys.into_iter().map(Expr::Identifier).collect())
+            }
+        } else {
+            Expr::Identifier(parser.parse_identifier()?)
+        };
+        Expr::BinaryOp {
+            left: Box::new(name),
+            op: BinaryOperator::Custom(PARTITION_BY.to_string()),
+            right: Box::new(keys),
+        }
+    } else {
+        name
+    };
+    Ok(Expr::Prefixed {
+        prefix: Ident::new("TABLE"),
+        value: Box::new(value),
+    })
+}
+
+/// The operator joining a table argument's name and its partition keys.
+pub const PARTITION_BY: &str = "PARTITION BY";
 
 /// `a.b.c` as an identifier expression.
 fn object_name_expr(name: ObjectName) -> Expr {

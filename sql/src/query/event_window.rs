@@ -1,5 +1,6 @@
 //! Event-time windows: Flink's window table functions in FROM, and the legacy group
-//! windows of GROUP BY, both planned as [`LogicalPlan::Windows`].
+//! windows of GROUP BY, planned as [`LogicalPlan::Windows`] or
+//! [`LogicalPlan::SessionWindows`].
 //!
 //! Window table functions (the relation's columns, then `window_start`, `window_end`,
 //! `window_time`):
@@ -8,15 +9,21 @@
 //! TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset]))
 //! TABLE(HOP(TABLE t, DESCRIPTOR(ts), slide, size))
 //! TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts), step, max_size))
+//! TABLE(SESSION(TABLE t [PARTITION BY k | PARTITION BY (k1, k2)], DESCRIPTOR(ts), gap))
 //! ```
+//!
+//! TUMBLE, HOP and CUMULATE are stateless ([`LogicalPlan::Windows`]); SESSION windows
+//! merge as rows arrive and split when rows are deleted, so they are planned as
+//! [`LogicalPlan::SessionWindows`], a stateful operator per partition key.
 //!
 //! Arguments may be named (`DATA => TABLE t, TIMECOL => DESCRIPTOR(ts), SIZE => ...`,
 //! also `SLIDE`, `STEP`, `OFFSET`); `TABLE(...)` around the call may be left out, and so
 //! may `TABLE` and `DESCRIPTOR` (`TUMBLE(t, ts, INTERVAL '10' SECOND)`). `t` is any
 //! table, view or CTE name. Lengths are constant intervals without months.
 //!
-//! Legacy group windows: `GROUP BY TUMBLE(ts, size), k` (or `HOP(ts, slide, size)`)
-//! with `TUMBLE_START(ts, size)`, `TUMBLE_END`, `TUMBLE_ROWTIME` (`HOP_...`) in the
+//! Legacy group windows: `GROUP BY TUMBLE(ts, size), k` (or `HOP(ts, slide, size)`,
+//! `SESSION(ts, gap)`, whose sessions are per value of the other GROUP BY expressions)
+//! with `TUMBLE_START(ts, size)`, `TUMBLE_END`, `TUMBLE_ROWTIME` (`HOP_...`, `SESSION_...`) in the
 //! select list, HAVING and ORDER BY are rewritten to the table-function form: the rows
 //! after WHERE get the window columns (hidden), the group window becomes the keys
 //! `window_start, window_end, window_time`, and the `_START`/`_END`/`_ROWTIME` calls those columns.
@@ -55,15 +62,6 @@ pub(crate) fn window_function_name(name: &ast::ObjectName) -> Option<String> {
     }
 }
 
-fn session_unsupported() -> PlanError {
-    unsupported(
-        "SESSION windows",
-        Some(
-            "Session windows merge as events arrive and need a stateful operator Laaster does not have yet; use TUMBLE, HOP or CUMULATE.",
-        ),
-    )
-}
-
 /// The parameters of each window function, in positional order; `true` = required.
 fn parameters(function: &str) -> &'static [(&'static str, bool)] {
     match function {
@@ -73,6 +71,7 @@ fn parameters(function: &str) -> &'static [(&'static str, bool)] {
             ("size", true),
             ("offset", false),
         ],
+        "session" => &[("data", true), ("timecol", true), ("gap", true)],
         "hop" => &[
             ("data", true),
             ("timecol", true),
@@ -104,15 +103,47 @@ impl Planner<'_> {
         args: &[ast::FunctionArg],
     ) -> Result<Rel, PlanError> {
         let upper = function.to_uppercase();
-        if function == "session" {
-            return Err(session_unsupported());
-        }
         let slots = bind_arguments(&upper, parameters(function), args)?;
         let data = slots[0].expect("required");
-        let table = table_argument(&upper, data)?;
+        let (table, partition) = table_argument(&upper, data)?;
+        if !partition.is_empty() && function != "session" {
+            return Err(response(
+                "42601",
+                format!("{upper} does not take PARTITION BY; only SESSION windows are partitioned"),
+            ));
+        }
         let input = self.plan_named_relation(&table)?;
         let input = super::from::apply_alias(input, None, Some(&table))?;
         let time = time_argument(&upper, slots[1].expect("required"), &input.scope)?;
+        let column = |name| {
+            ScopeColumn::new(
+                Some(table.clone()),
+                name,
+                ColumnType::new(ScalarType::Unknown, false),
+            )
+        };
+        if function == "session" {
+            let gap = self.interval_micros(&upper, "gap", slots[2].expect("required"))?;
+            let gap = positive(&upper, "gap", Some(gap))?;
+            let mut keys = Vec::with_capacity(partition.len());
+            for key in &partition {
+                let name = normalize_ident(key);
+                let Some(index) = input.scope.resolve(None, &name)? else {
+                    return Err(PlanError::UnknownColumn {
+                        suggestion: input.scope.suggest(None, &name),
+                        name,
+                    });
+                };
+                keys.push(index);
+            }
+            let typed = Typed {
+                expr: laaster_repr::ScalarExpr::column(time.index),
+                typ: time.typ,
+            };
+            return Ok(session_windowed(input, keys, typed, gap, |i| {
+                column(WINDOW_COLUMNS[i])
+            }));
+        }
         let length = |slot: usize| -> Result<Option<i64>, PlanError> {
             match slots[slot] {
                 Some(expr) => {
@@ -152,13 +183,7 @@ impl Planner<'_> {
                 WindowKind::Cumulate { step, max }
             }
         };
-        Ok(windowed(input, time, kind, |name| {
-            ScopeColumn::new(
-                Some(table.clone()),
-                name,
-                ColumnType::new(ScalarType::Unknown, false),
-            )
-        }))
+        Ok(windowed(input, time, kind, column))
     }
 
     /// A window length: a constant interval without months, in microseconds.
@@ -220,13 +245,10 @@ impl Planner<'_> {
             if !is_window_function(&name) || name == "cumulate" {
                 continue;
             }
-            if name == "session" {
-                return Err(session_unsupported());
-            }
             if found.is_some() {
                 return Err(response(
                     "42803",
-                    "GROUP BY may hold only one group window (TUMBLE or HOP)",
+                    "GROUP BY may hold only one group window (TUMBLE, HOP or SESSION)",
                 ));
             }
             found = Some((position, name, function));
@@ -236,31 +258,37 @@ impl Planner<'_> {
         };
         let upper = name.to_uppercase();
         let args = crate::expr::function_args(function)?;
-        let expected = if name == "tumble" { 2..=3 } else { 3..=3 };
+        let (expected, count, signature) = match name.as_str() {
+            "tumble" => (2..=3, "2 or 3", "time_attr, size [, offset]"),
+            "session" => (2..=2, "2", "time_attr, gap"),
+            _ => (3..=3, "3", "time_attr, slide, size"),
+        };
         if !expected.contains(&args.len()) {
             return Err(response(
                 "42883",
-                format!(
-                    "group window {upper} takes {} arguments: {upper}({})",
-                    if name == "tumble" { "2 or 3" } else { "3" },
-                    if name == "tumble" {
-                        "time_attr, size [, offset]"
-                    } else {
-                        "time_attr, slide, size"
-                    }
-                ),
+                format!("group window {upper} takes {count} arguments: {upper}({signature})"),
             ));
         }
         let length = |i: usize, parameter: &str| self.interval_micros(&upper, parameter, args[i]);
-        let kind = if name == "tumble" {
-            WindowKind::Tumble {
+        let kind = if name == "session" {
+            GroupWindowKind::Session {
+                gap: positive(&upper, "gap", Some(length(1, "gap")?))?,
+                partition: exprs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != position)
+                    .map(|(_, e)| e.clone())
+                    .collect(),
+            }
+        } else if name == "tumble" {
+            GroupWindowKind::Fixed(WindowKind::Tumble {
                 size: positive(&upper, "size", Some(length(1, "size")?))?,
                 offset: if args.len() == 3 {
                     length(2, "offset")?
                 } else {
                     0
                 },
-            }
+            })
         } else {
             let slide = positive(&upper, "slide", Some(length(1, "slide")?))?;
             let size = positive(&upper, "size", Some(length(2, "size")?))?;
@@ -270,7 +298,7 @@ impl Planner<'_> {
                     "HOP window size must be an integral multiple of the slide",
                 ));
             }
-            WindowKind::Hop { slide, size }
+            GroupWindowKind::Fixed(WindowKind::Hop { slide, size })
         };
         let window_args: Vec<ast::Expr> = args.iter().map(|e| (*e).clone()).collect();
         let mut select = select.clone();
@@ -347,14 +375,56 @@ impl Planner<'_> {
                 &scalar,
             ));
         }
-        Ok(windowed_expr(rel, time, window.kind, |i| {
-            let mut column = ScopeColumn::new(
-                None,
-                hidden_name(i),
-                ColumnType::new(ScalarType::Unknown, false),
-            );
+        let hidden = |name: String| {
+            let mut column =
+                ScopeColumn::new(None, name, ColumnType::new(ScalarType::Unknown, false));
             column.hidden = true;
             column
+        };
+        let (gap, partition) = match &window.kind {
+            GroupWindowKind::Fixed(kind) => {
+                return Ok(windowed_expr(rel, time, *kind, |i| hidden(hidden_name(i))));
+            }
+            GroupWindowKind::Session { gap, partition } => (*gap, partition),
+        };
+        // Sessions are per group: the other GROUP BY expressions are the partition key.
+        // Plain columns are used as they are; other expressions are appended (hidden).
+        let mut keys = Vec::with_capacity(partition.len());
+        let mut mapped = Vec::new();
+        let arity = rel.scope.columns.len();
+        for expr in partition {
+            let mut cx = ExprCx {
+                scope: &rel.scope,
+                outer,
+                relation: None,
+                clause: "GROUP BY",
+                substitutions: &[],
+                ungrouped: None,
+            };
+            let typed = self.plan_expr(&mut cx, expr)?;
+            match typed.expr {
+                laaster_repr::ScalarExpr::Column(index) if index < arity => keys.push(index),
+                other => {
+                    keys.push(arity + mapped.len());
+                    mapped.push((other, typed.typ));
+                }
+            }
+        }
+        let mut rel = rel;
+        if !mapped.is_empty() {
+            let mut scope = rel.scope;
+            for (i, (_, typ)) in mapped.iter().enumerate() {
+                let mut column = hidden(format!("$session_key{i}"));
+                column.typ = typ.clone();
+                scope.columns.push(column);
+            }
+            rel = Rel {
+                plan: rel.plan.map(mapped.into_iter().map(|(e, _)| e).collect()),
+                scope,
+            };
+        }
+        Ok(session_windowed(rel, keys, time, gap, |i| {
+            hidden(hidden_name(i))
         }))
     }
 }
@@ -365,7 +435,15 @@ pub(crate) struct GroupWindow {
     pub order_by: Vec<ast::OrderByExpr>,
     time: ast::Expr,
     function: String,
-    kind: WindowKind,
+    kind: GroupWindowKind,
+}
+
+/// A legacy group window's shape.
+enum GroupWindowKind {
+    /// TUMBLE or HOP: a stateless assignment of windows.
+    Fixed(WindowKind),
+    /// SESSION: per group (the other GROUP BY expressions), sessions of `gap` µs.
+    Session { gap: i64, partition: Vec<ast::Expr> },
 }
 
 /// The hidden name of window column `i` in a rewritten legacy query.
@@ -478,6 +556,31 @@ fn windowed_expr(
     }
 }
 
+/// Appends session window columns (named by `column`) per `partition` key.
+fn session_windowed(
+    rel: Rel,
+    partition: Vec<usize>,
+    time: Typed,
+    gap: i64,
+    column: impl Fn(usize) -> ScopeColumn,
+) -> Rel {
+    let mut scope = rel.scope;
+    for i in 0..WINDOW_COLUMNS.len() {
+        let mut added = column(i);
+        added.typ = ColumnType::new(time.typ.scalar.clone(), false);
+        scope.columns.push(added);
+    }
+    Rel {
+        plan: LogicalPlan::SessionWindows {
+            input: Box::new(rel.plan),
+            partition,
+            time: time.expr,
+            gap,
+        },
+        scope,
+    }
+}
+
 /// Binds positional and named arguments to the function's parameters.
 fn bind_arguments<'a>(
     function: &str,
@@ -571,13 +674,42 @@ fn bind_arguments<'a>(
     Ok(slots)
 }
 
-/// `TABLE name` or `name`: the relation to window.
-fn table_argument(function: &str, expr: &ast::Expr) -> Result<String, PlanError> {
+/// `TABLE name [PARTITION BY keys]` or `name`: the relation to window and the
+/// partition key columns (only SESSION takes them).
+fn table_argument(
+    function: &str,
+    expr: &ast::Expr,
+) -> Result<(String, Vec<ast::Ident>), PlanError> {
     let name = match expr {
         ast::Expr::Prefixed { prefix, value } if prefix.value.eq_ignore_ascii_case("TABLE") => {
             value
         }
         other => other,
+    };
+    let (name, partition) = match name {
+        ast::Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Custom(op),
+            right,
+        } if op == crate::parse::PARTITION_BY => {
+            let keys = match right.as_ref() {
+                ast::Expr::Identifier(ident) => vec![ident.clone()],
+                ast::Expr::Nested(inner) => match inner.as_ref() {
+                    ast::Expr::Identifier(ident) => vec![ident.clone()],
+                    _ => Vec::new(),
+                },
+                ast::Expr::Tuple(items) => items
+                    .iter()
+                    .filter_map(|item| match item {
+                        ast::Expr::Identifier(ident) => Some(ident.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (left.as_ref(), keys)
+        }
+        other => (other, Vec::new()),
     };
     let parts = match name {
         ast::Expr::Identifier(ident) => vec![ident.clone()],
@@ -594,7 +726,10 @@ fn table_argument(function: &str, expr: &ast::Expr) -> Result<String, PlanError>
             ));
         }
     };
-    normalize_object_name(&ast::ObjectName::from(parts))
+    Ok((
+        normalize_object_name(&ast::ObjectName::from(parts))?,
+        partition,
+    ))
 }
 
 /// `DESCRIPTOR(column)` or `column`: the time column, a TIMESTAMP.

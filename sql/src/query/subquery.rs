@@ -450,6 +450,18 @@ fn lift(
             time: lift_expr(&time, k, outer_columns)?,
             kind,
         },
+        LogicalPlan::SessionWindows {
+            input,
+            partition,
+            time,
+            gap,
+        } => LogicalPlan::SessionWindows {
+            input: Box::new(lift(*input, domain, outer_columns)?),
+            // Each outer row's copy of the input has its own sessions.
+            partition: prefix(&partition),
+            time: lift_expr(&time, k, outer_columns)?,
+            gap,
+        },
         LogicalPlan::Distinct { input } => lift(*input, domain, outer_columns)?.distinct(),
         LogicalPlan::Threshold { input } => lift(*input, domain, outer_columns)?.threshold(),
         LogicalPlan::Negate { input } => lift(*input, domain, outer_columns)?.negate(),

@@ -970,12 +970,24 @@ fn window_errors_are_clear() {
             "the first argument of TUMBLE must be a table",
         ),
         (
-            "SELECT * FROM TABLE(SESSION(TABLE u, DESCRIPTOR(ts), INTERVAL '1' SECOND))",
-            "SESSION windows is not supported",
+            "SELECT * FROM TABLE(TUMBLE(TABLE u PARTITION BY k, DESCRIPTOR(ts), INTERVAL '1' SECOND))",
+            "TUMBLE does not take PARTITION BY",
         ),
         (
-            "SELECT count(*) FROM u GROUP BY SESSION(ts, INTERVAL '1' SECOND)",
-            "SESSION windows is not supported",
+            "SELECT * FROM TABLE(SESSION(TABLE u PARTITION BY nope, DESCRIPTOR(ts), INTERVAL '1' SECOND))",
+            "column \"nope\" does not exist",
+        ),
+        (
+            "SELECT * FROM TABLE(SESSION(TABLE u, DESCRIPTOR(ts), INTERVAL '0' SECOND))",
+            "the gap of SESSION must be a positive interval",
+        ),
+        (
+            "SELECT count(*) FROM u GROUP BY SESSION(ts, INTERVAL '1' SECOND, INTERVAL '2' SECOND)",
+            "group window SESSION takes 2 arguments: SESSION(time_attr, gap)",
+        ),
+        (
+            "SELECT SESSION_START(ts, INTERVAL '2' SECOND) FROM u GROUP BY SESSION(ts, INTERVAL '1' SECOND)",
+            "the arguments of SESSION_START() must be those of SESSION(...) in GROUP BY",
         ),
         (
             "SELECT TUMBLE_START(ts, INTERVAL '5' SECOND) FROM u GROUP BY TUMBLE(ts, INTERVAL '10' SECOND)",
@@ -1008,5 +1020,61 @@ fn window_table_functions_in_logical_explain() {
     assert_eq!(
         text,
         "Project [#0]\n  Windows time=#2 tumble size=10s\n    Get u\n"
+    );
+}
+
+#[test]
+fn session_windows_plan_to_a_partitioned_operator() {
+    for (sql, expected) in [
+        (
+            "SELECT * FROM TABLE(SESSION(TABLE u PARTITION BY k, DESCRIPTOR(ts), INTERVAL '10' SECOND))",
+            "SessionWindows partition=[#0] time=#2 gap=10s\n  Get u\n",
+        ),
+        (
+            "SELECT * FROM TABLE(SESSION(TABLE u PARTITION BY (k, v), DESCRIPTOR(ts), INTERVAL '10' SECOND))",
+            "SessionWindows partition=[#0, #1] time=#2 gap=10s\n  Get u\n",
+        ),
+        (
+            "SELECT * FROM TABLE(SESSION(DATA => TABLE u, TIMECOL => DESCRIPTOR(ts), GAP => INTERVAL '1' MINUTE))",
+            "SessionWindows partition=[] time=#2 gap=60s\n  Get u\n",
+        ),
+    ] {
+        assert_eq!(explain(sql), expected, "{sql}");
+    }
+    // Legacy: the other GROUP BY keys are the partition; SESSION_START/END name the bounds.
+    let legacy = explain(
+        "SELECT k, count(*), SESSION_START(ts, INTERVAL '10' SECOND), SESSION_END(ts, INTERVAL '10' SECOND) \
+         FROM u WHERE k > 0 GROUP BY k, SESSION(ts, INTERVAL '10' SECOND)",
+    );
+    assert!(
+        legacy.contains("SessionWindows partition=[#0] time=#2 gap=10s"),
+        "{legacy}"
+    );
+    // A filter on the partition key runs below the sessions; others may not.
+    let pushed = explain(
+        "SELECT * FROM TABLE(SESSION(TABLE u PARTITION BY k, DESCRIPTOR(ts), INTERVAL '10' SECOND)) WHERE k = 1 AND v = 'a'",
+    );
+    let session_line = pushed
+        .lines()
+        .position(|l| l.contains("SessionWindows"))
+        .expect("session node");
+    let k_filter = pushed
+        .lines()
+        .position(|l| l.contains("(#0 = 1)"))
+        .expect("k filter");
+    let v_filter = pushed
+        .lines()
+        .position(|l| l.contains("'a'"))
+        .expect("v filter");
+    assert!(
+        k_filter > session_line && v_filter < session_line,
+        "{pushed}"
+    );
+    // An expression key is appended as a hidden column.
+    let expression_key =
+        explain("SELECT count(*) FROM u GROUP BY k + 1, SESSION(ts, INTERVAL '10' SECOND)");
+    assert!(
+        expression_key.contains("SessionWindows partition=[#6] time=#2 gap=10s"),
+        "{expression_key}"
     );
 }

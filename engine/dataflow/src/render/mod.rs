@@ -11,6 +11,7 @@ pub mod accumulate;
 pub mod join;
 pub mod mfp;
 pub mod reduce;
+pub mod session;
 pub mod topk;
 
 use std::collections::BTreeMap;
@@ -119,6 +120,15 @@ impl<'s> RenderContext<'s> {
             Plan::Windows { input, time, kind } => {
                 let input = self.render(input);
                 mfp::render_windows(input, time.clone(), *kind)
+            }
+            Plan::SessionWindows {
+                input,
+                partition,
+                time,
+                gap,
+            } => {
+                let input = self.render(input);
+                session::render_session(input, partition.clone(), time.clone(), *gap)
             }
             Plan::Distinct { input } => {
                 let input = self.render(input);
