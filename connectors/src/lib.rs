@@ -22,4 +22,5 @@
 //! Start reading at [`nexmark`].
 
 pub mod datagen;
+pub mod format;
 pub mod nexmark;
