@@ -20,7 +20,7 @@ use differential_dataflow::input::InputSession;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, cursor_list};
 use laaster_repr::plan::{GlobalId, Plan};
-use laaster_repr::{Diff, EvalError, Row, Timestamp};
+use laaster_repr::{Diff, EvalError, PackedRow, Row, Timestamp};
 use timely::WorkerConfig;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::operator::Operator;
@@ -29,7 +29,7 @@ use timely::progress::frontier::AntichainRef;
 use timely::worker::Worker;
 
 use crate::command::{Command, Response};
-use crate::render::{ErrTrace, RenderContext, Rendered, RowTrace};
+use crate::render::{ErrTrace, RenderContext, Rendered, RowTrace, arrange_rows};
 use crate::source::{SourceConsumer, SourceReader, SourceSpec, WatermarkUpdate};
 
 /// The coordinator's side of the running workers.
@@ -249,7 +249,7 @@ impl WorkerState {
                     let errs = timely::dataflow::operators::vec::ToStream::to_stream(errs, scope)
                         .as_collection();
                     (
-                        rows.arrange_by_self_named("table").trace,
+                        arrange_rows(rows, "table"),
                         errs.arrange_by_self_named("table errors").trace,
                     )
                 });
@@ -298,7 +298,7 @@ impl WorkerState {
                 let (oks, errs) = worker.dataflow_named(&format!("view {name}"), |scope| {
                     let rendered = render_with_imports(scope, imports, &mut streamed, &plan);
                     (
-                        rendered.oks.arrange_by_self_named("view").trace,
+                        arrange_rows(rendered.oks, "view"),
                         rendered.errs.arrange_by_self_named("view errors").trace,
                     )
                 });
@@ -409,7 +409,7 @@ impl WorkerState {
             let errs =
                 timely::dataflow::operators::vec::ToStream::to_stream(errs, scope).as_collection();
             (
-                rows.arrange_by_self_named("source").trace,
+                arrange_rows(rows, "source"),
                 errs.arrange_by_self_named("source errors").trace,
             )
         });
@@ -581,7 +581,7 @@ impl WorkerState {
         let (oks, errs) = worker.dataflow_named("peek", |scope| {
             let rendered = render_with_imports(scope, imports, &mut Vec::new(), plan);
             (
-                rendered.oks.arrange_by_self_named("peek").trace,
+                arrange_rows(rendered.oks, "peek"),
                 rendered.errs.arrange_by_self_named("peek errors").trace,
             )
         });
@@ -658,7 +658,10 @@ impl WorkerState {
             let errors = read_at(&mut peek.errs, peek.timestamp);
             let result = match errors.into_iter().find(|(_, count)| *count > 0) {
                 Some((error, _)) => Err(error),
-                None => Ok(read_at(&mut peek.oks, peek.timestamp)),
+                None => Ok(read_at(&mut peek.oks, peek.timestamp)
+                    .into_iter()
+                    .map(|(row, count)| (row.unpack(), count))
+                    .collect()),
             };
             let _ = self.responses.send(Response::Peek {
                 peek_id: peek.peek_id,
@@ -761,7 +764,7 @@ fn render_with_imports<'s>(
     for (id, mut oks, mut errs) in imports {
         let oks = oks
             .import(scope)
-            .as_collection(|row: &Row, _: &()| row.clone());
+            .as_collection(|row: &PackedRow, _: &()| row.unpack());
         let errs = errs
             .import(scope)
             .as_collection(|error: &EvalError, _: &()| error.clone());

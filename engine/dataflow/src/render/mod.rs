@@ -20,7 +20,7 @@ use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
 use laaster_repr::plan::{GlobalId, JoinKind, MapFilterProject, Plan};
-use laaster_repr::{Diff, EvalError, Row, Timestamp};
+use laaster_repr::{Diff, EvalError, PackedRow, Row, Timestamp};
 use timely::dataflow::Scope;
 use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::vec::ToStream;
@@ -32,8 +32,9 @@ pub type ErrCollection<'s> = VecCollection<'s, Timestamp, EvalError, Diff>;
 /// Source readers' watermarks (see [`crate::source::WatermarkUpdate`]).
 pub type WatermarkCollection<'s> =
     VecCollection<'s, Timestamp, crate::source::WatermarkUpdate, Diff>;
-/// An arrangement of rows by the whole row (how tables and views are kept).
-pub type RowTrace = TraceAgent<KeySpine<Row, Timestamp, Diff>>;
+/// An arrangement of rows by the whole row (how tables and views are kept), packed
+/// (see [`PackedRow`]): read it with [`PackedRow::unpack`].
+pub type RowTrace = TraceAgent<KeySpine<PackedRow, Timestamp, Diff>>;
 /// An arrangement of errors.
 pub type ErrTrace = TraceAgent<KeySpine<EvalError, Timestamp, Diff>>;
 
@@ -213,6 +214,13 @@ impl<'s> RenderContext<'s> {
             errs: errs.to_stream(self.scope).as_collection(),
         }
     }
+}
+
+/// Arranges `rows` by the whole row, packed: how tables and views keep their contents.
+pub fn arrange_rows(rows: RowCollection<'_>, name: &str) -> RowTrace {
+    rows.map(|row| PackedRow::from(&row))
+        .arrange_by_self_named(name)
+        .trace
 }
 
 /// Splits a collection of results into rows and errors.
