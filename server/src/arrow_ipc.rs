@@ -78,7 +78,9 @@ pub fn encode(rows: &RowSet, batch_rows: usize) -> Result<Vec<IpcChunk>, ArrowEr
 
 /// Column `index` of `rows` as an array of `data_type`.
 fn column_array(rows: &[Row], index: usize, data_type: &DataType) -> Result<ArrayRef, ArrowError> {
-    let values = rows.iter().map(|row| row.get(index).unwrap_or(&Datum::Null));
+    let values = rows
+        .iter()
+        .map(|row| row.get(index).unwrap_or(&Datum::Null));
     let mismatch = |datum: &Datum| {
         ArrowError::InvalidArgumentError(format!(
             "value {} does not match column type {data_type}",

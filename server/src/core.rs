@@ -54,20 +54,23 @@ pub fn now_millis() -> u64 {
 impl Core {
     /// Starts the engine and replays the catalog of `config.data_dir`.
     pub fn open(config: ServerConfig) -> Result<Core, ServerError> {
-        let catalog = CatalogStore::open(&config.data_dir).map_err(|source| ServerError::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
+        let catalog =
+            CatalogStore::open(&config.data_dir).map_err(|source| ServerError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
         let engine = Engine::start(EngineConfig {
             workers: config.workers,
             ..EngineConfig::default()
         })
         .map_err(ServerError::Engine)?;
         let mut session = engine.session();
-        let statements = catalog.statements().map_err(|source| ServerError::DataDir {
-            path: catalog.path().to_path_buf(),
-            source,
-        })?;
+        let statements = catalog
+            .statements()
+            .map_err(|source| ServerError::DataDir {
+                path: catalog.path().to_path_buf(),
+                source,
+            })?;
         let mut replayed = 0;
         for statement in &statements {
             match session.execute(statement) {
@@ -122,13 +125,17 @@ impl Core {
                 };
             }
         };
-        if parsed.iter().any(|p| matches!(p.statement, Statement::Subscribe(_))) {
+        if parsed
+            .iter()
+            .any(|p| matches!(p.statement, Statement::Subscribe(_)))
+        {
             self.metrics.statement(false);
             return ExecuteOutcome {
                 results: Vec::new(),
                 error: Some(
-                    ErrorResponse::new("0A000", "SUBSCRIBE is not supported here")
-                        .with_hint("use the Subscribe RPC, `laaster subscribe`, or the /ws WebSocket"),
+                    ErrorResponse::new("0A000", "SUBSCRIBE is not supported here").with_hint(
+                        "use the Subscribe RPC, `laaster subscribe`, or the /ws WebSocket",
+                    ),
                 ),
             };
         }
@@ -174,7 +181,10 @@ impl Core {
         let sql = format!("SELECT * FROM {} LIMIT 0", quote_identifier(table));
         match self.session().execute(&sql)?.pop() {
             Some(ExecuteResult::Rows(rows)) => Ok(rows.desc),
-            _ => Err(ErrorResponse::new("XX000", "SELECT returned no rows result")),
+            _ => Err(ErrorResponse::new(
+                "XX000",
+                "SELECT returned no rows result",
+            )),
         }
     }
 
@@ -262,11 +272,16 @@ pub fn subscribe_sql(
         sql.push_str(&format!(" AS OF {as_of}"));
     }
     match parse_statements(&sql) {
-        Ok(parsed) if parsed.len() == 1 && matches!(parsed[0].statement, Statement::Subscribe(_)) => {
+        Ok(parsed)
+            if parsed.len() == 1 && matches!(parsed[0].statement, Statement::Subscribe(_)) =>
+        {
             Ok(sql)
         }
-        Ok(_) => Err(ErrorResponse::new("42601", "a subscription must be one view name or one query")
-            .with_detail(format!("got: {target}"))),
+        Ok(_) => Err(ErrorResponse::new(
+            "42601",
+            "a subscription must be one view name or one query",
+        )
+        .with_detail(format!("got: {target}"))),
         Err(error) => Err(error.to_response()),
     }
 }
@@ -275,7 +290,10 @@ pub fn subscribe_sql(
 pub fn start_subscription(session: &mut Session, sql: &str) -> Result<Subscription, ErrorResponse> {
     match session.execute(sql)?.pop() {
         Some(ExecuteResult::Subscription(feed)) => Ok(feed),
-        _ => Err(ErrorResponse::new("XX000", "SUBSCRIBE did not return a change feed")),
+        _ => Err(ErrorResponse::new(
+            "XX000",
+            "SUBSCRIBE did not return a change feed",
+        )),
     }
 }
 
@@ -287,7 +305,8 @@ pub fn quote_identifier(name: &str) -> String {
 /// The table of `INSERT INTO name ...`, lower-cased unless quoted.
 fn insert_target(statement: &str) -> Option<String> {
     let mut words = statement.split_whitespace();
-    if !words.next()?.eq_ignore_ascii_case("insert") || !words.next()?.eq_ignore_ascii_case("into") {
+    if !words.next()?.eq_ignore_ascii_case("insert") || !words.next()?.eq_ignore_ascii_case("into")
+    {
         return None;
     }
     let name = words.next()?;
@@ -305,7 +324,10 @@ mod tests {
 
     #[test]
     fn subscribe_targets() {
-        assert_eq!(subscribe_sql("tally", true, None).unwrap(), "SUBSCRIBE TO tally");
+        assert_eq!(
+            subscribe_sql("tally", true, None).unwrap(),
+            "SUBSCRIBE TO tally"
+        );
         assert_eq!(
             subscribe_sql("SELECT 1", false, Some(5)).unwrap(),
             "SUBSCRIBE (SELECT 1) WITH (snapshot = false) AS OF 5"
@@ -316,8 +338,14 @@ mod tests {
 
     #[test]
     fn insert_targets() {
-        assert_eq!(insert_target("INSERT INTO Votes VALUES (1)").as_deref(), Some("votes"));
-        assert_eq!(insert_target("insert into t(a) values (1)").as_deref(), Some("t"));
+        assert_eq!(
+            insert_target("INSERT INTO Votes VALUES (1)").as_deref(),
+            Some("votes")
+        );
+        assert_eq!(
+            insert_target("insert into t(a) values (1)").as_deref(),
+            Some("t")
+        );
         assert_eq!(insert_target("SELECT 1"), None);
     }
 }

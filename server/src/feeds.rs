@@ -89,12 +89,15 @@ impl FeedClient {
 impl Drop for FeedClient {
     fn drop(&mut self) {
         lock(&self.feed.state).clients.retain(|c| c.id != self.id);
-        self.metrics.subscriber_left(&self.feed.key, Transport::WebSocket);
+        self.metrics
+            .subscriber_left(&self.feed.key, Transport::WebSocket);
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl FeedHub {
@@ -231,8 +234,11 @@ impl Pump {
             };
             match event {
                 SubscribeEvent::Updates(updates) => {
-                    self.metrics
-                        .feed_updates(&self.feed.key, updates.iter().map(|u| u.1), now_millis());
+                    self.metrics.feed_updates(
+                        &self.feed.key,
+                        updates.iter().map(|u| u.1),
+                        now_millis(),
+                    );
                     let message = render_updates(&updates);
                     let mut state = lock(&self.feed.state);
                     apply(&mut state.rows, &updates);
@@ -240,7 +246,8 @@ impl Pump {
                 }
                 SubscribeEvent::Progress(time) => {
                     self.metrics.feed_progress(&self.feed.key, time);
-                    let message: FeedMessage = json!({"type": "progress", "time": time}).to_string().into();
+                    let message: FeedMessage =
+                        json!({"type": "progress", "time": time}).to_string().into();
                     let mut state = lock(&self.feed.state);
                     state.frontier = time;
                     self.broadcast(&mut state, message);
@@ -263,18 +270,20 @@ impl Pump {
     /// overflowed), a closed one is removed.
     fn broadcast(&self, state: &mut FeedState, message: FeedMessage) {
         let mut sent = 0;
-        state.clients.retain(|client| match client.queue.try_send(message.clone()) {
-            Ok(()) => {
-                sent += 1;
-                true
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                client.overflowed.store(true, Ordering::Release);
-                self.metrics.ws_overflow();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+        state
+            .clients
+            .retain(|client| match client.queue.try_send(message.clone()) {
+                Ok(()) => {
+                    sent += 1;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    client.overflowed.store(true, Ordering::Release);
+                    self.metrics.ws_overflow();
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
         self.metrics.messages_sent(Transport::WebSocket, sent);
     }
 
@@ -295,7 +304,9 @@ impl Pump {
     }
 
     fn fail(&self, error: ErrorResponse) {
-        let message: FeedMessage = json!({"type": "error", "error": error_json(&error)}).to_string().into();
+        let message: FeedMessage = json!({"type": "error", "error": error_json(&error)})
+            .to_string()
+            .into();
         let mut state = lock(&self.feed.state);
         for client in &state.clients {
             let _ = client.queue.try_send(message.clone());
@@ -342,5 +353,7 @@ fn render_updates(updates: &[(Row, Timestamp, Diff)]) -> FeedMessage {
         .iter()
         .map(|(row, time, diff)| json!({"row": row_json(row), "time": time, "diff": diff}))
         .collect();
-    json!({"type": "update", "updates": updates}).to_string().into()
+    json!({"type": "update", "updates": updates})
+        .to_string()
+        .into()
 }

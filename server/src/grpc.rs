@@ -93,8 +93,11 @@ impl Laaster for LaasterService {
         let rows = match (outcome.results.len(), outcome.results.pop()) {
             (1, Some(ExecuteResult::Rows(rows))) => rows,
             _ => {
-                let error = ErrorResponse::new("42601", "Query takes exactly one statement that returns rows")
-                    .with_hint("use Execute for other statements");
+                let error = ErrorResponse::new(
+                    "42601",
+                    "Query takes exactly one statement that returns rows",
+                )
+                .with_hint("use Execute for other statements");
                 return Err(status_for(&error, None));
             }
         };
@@ -221,9 +224,10 @@ async fn ingest_batch(
     let core = core.clone();
     let name = table.clone();
     let schema = desc.clone().unwrap_or_default();
-    let outcome = tokio::task::spawn_blocking(move || core.ingest(&name, &schema, &request.json_rows))
-        .await
-        .map_err(join_error)?;
+    let outcome =
+        tokio::task::spawn_blocking(move || core.ingest(&name, &schema, &request.json_rows))
+            .await
+            .map_err(join_error)?;
     Ok(proto::IngestAck {
         batch,
         rows_written: outcome.rows_written,

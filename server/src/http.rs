@@ -39,7 +39,10 @@ struct HttpState {
 /// The router of all HTTP endpoints.
 pub fn router(core: Arc<Core>, stopping: watch::Receiver<bool>) -> Router {
     Router::new()
-        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route(
+            "/health",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
         .route("/metrics", get(metrics))
         .route("/sql", post(sql))
         .route("/ws", get(websocket))
@@ -54,7 +57,11 @@ fn html(body: &'static str) -> Response {
 }
 
 fn javascript(body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], body).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {
@@ -100,7 +107,11 @@ async fn sql(State(state): State<HttpState>, body: axum::Json<SqlRequest>) -> Re
         StatusCode::OK
     };
     let error = outcome.error.as_ref().map(error_json);
-    (status, axum::Json(json!({"results": results, "error": error}))).into_response()
+    (
+        status,
+        axum::Json(json!({"results": results, "error": error})),
+    )
+        .into_response()
 }
 
 async fn websocket(State(state): State<HttpState>, upgrade: WebSocketUpgrade) -> Response {
@@ -115,7 +126,11 @@ async fn static_file(State(state): State<HttpState>, UrlPath(path): UrlPath<Stri
     let Some(file) = resolve_static(root, &path) else {
         return not_found();
     };
-    let file = if file.is_dir() { file.join("index.html") } else { file };
+    let file = if file.is_dir() {
+        file.join("index.html")
+    } else {
+        file
+    };
     match tokio::fs::read(&file).await {
         Ok(bytes) => ([(header::CONTENT_TYPE, content_type(&file))], bytes).into_response(),
         Err(_) => not_found(),

@@ -96,14 +96,18 @@ use crate::core::Core;
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let grpc_listener = bind(config.grpc_addr).await?;
     let http_listener = bind(config.http_addr).await?;
-    let grpc_addr = grpc_listener.local_addr().map_err(|source| ServerError::Bind {
-        addr: config.grpc_addr,
-        source,
-    })?;
-    let http_addr = http_listener.local_addr().map_err(|source| ServerError::Bind {
-        addr: config.http_addr,
-        source,
-    })?;
+    let grpc_addr = grpc_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: config.grpc_addr,
+            source,
+        })?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: config.http_addr,
+            source,
+        })?;
     let core = tokio::task::spawn_blocking(move || Core::open(config))
         .await
         .map_err(|e| ServerError::Grpc(e.to_string()))??;

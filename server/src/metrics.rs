@@ -38,7 +38,9 @@ pub struct Metrics {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A subscriber transport, for the `transport` label.
@@ -59,11 +61,17 @@ impl Transport {
 
 impl Metrics {
     pub fn rows_ingested(&self, table: &str, rows: u64) {
-        *lock(&self.rows_ingested).entry(table.to_string()).or_default() += rows;
+        *lock(&self.rows_ingested)
+            .entry(table.to_string())
+            .or_default() += rows;
     }
 
     pub fn statement(&self, ok: bool) {
-        let counter = if ok { &self.statements_ok } else { &self.statements_error };
+        let counter = if ok {
+            &self.statements_ok
+        } else {
+            &self.statements_error
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -75,7 +83,9 @@ impl Metrics {
             count += 1;
             self.observe_latency(now_ms.saturating_sub(time));
         }
-        *lock(&self.feed_updates).entry(feed.to_string()).or_default() += count;
+        *lock(&self.feed_updates)
+            .entry(feed.to_string())
+            .or_default() += count;
     }
 
     pub fn feed_progress(&self, feed: &str, time: u64) {
@@ -138,45 +148,133 @@ impl Metrics {
         let counter = |out: &mut String, name: &str, help: &str, kind: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        counter(&mut out, "laaster_rows_ingested_total", "Rows written into tables through the server.", "counter");
+        counter(
+            &mut out,
+            "laaster_rows_ingested_total",
+            "Rows written into tables through the server.",
+            "counter",
+        );
         for (table, rows) in lock(&self.rows_ingested).iter() {
-            let _ = writeln!(out, "laaster_rows_ingested_total{{table=\"{}\"}} {rows}", escape(table));
+            let _ = writeln!(
+                out,
+                "laaster_rows_ingested_total{{table=\"{}\"}} {rows}",
+                escape(table)
+            );
         }
-        counter(&mut out, "laaster_source_rows_total", "Rows produced by connector sources.", "gauge");
+        counter(
+            &mut out,
+            "laaster_source_rows_total",
+            "Rows produced by connector sources.",
+            "gauge",
+        );
         for (source, rows) in sources {
-            let _ = writeln!(out, "laaster_source_rows_total{{source=\"{}\"}} {rows}", escape(source));
+            let _ = writeln!(
+                out,
+                "laaster_source_rows_total{{source=\"{}\"}} {rows}",
+                escape(source)
+            );
         }
-        counter(&mut out, "laaster_feed_updates_total", "Updates received by change feeds, per view or query.", "counter");
+        counter(
+            &mut out,
+            "laaster_feed_updates_total",
+            "Updates received by change feeds, per view or query.",
+            "counter",
+        );
         for (feed, count) in lock(&self.feed_updates).iter() {
-            let _ = writeln!(out, "laaster_feed_updates_total{{feed=\"{}\"}} {count}", escape(feed));
+            let _ = writeln!(
+                out,
+                "laaster_feed_updates_total{{feed=\"{}\"}} {count}",
+                escape(feed)
+            );
         }
-        counter(&mut out, "laaster_feed_messages_total", "Messages sent to subscribers.", "counter");
-        let _ = writeln!(out, "laaster_feed_messages_total{{transport=\"ws\"}} {}", self.messages_ws.load(Ordering::Relaxed));
-        let _ = writeln!(out, "laaster_feed_messages_total{{transport=\"grpc\"}} {}", self.messages_grpc.load(Ordering::Relaxed));
-        counter(&mut out, "laaster_subscribers", "Connected subscribers per feed.", "gauge");
+        counter(
+            &mut out,
+            "laaster_feed_messages_total",
+            "Messages sent to subscribers.",
+            "counter",
+        );
+        let _ = writeln!(
+            out,
+            "laaster_feed_messages_total{{transport=\"ws\"}} {}",
+            self.messages_ws.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "laaster_feed_messages_total{{transport=\"grpc\"}} {}",
+            self.messages_grpc.load(Ordering::Relaxed)
+        );
+        counter(
+            &mut out,
+            "laaster_subscribers",
+            "Connected subscribers per feed.",
+            "gauge",
+        );
         for ((feed, transport), count) in lock(&self.subscribers).iter() {
-            let _ = writeln!(out, "laaster_subscribers{{feed=\"{}\",transport=\"{transport}\"}} {count}", escape(feed));
+            let _ = writeln!(
+                out,
+                "laaster_subscribers{{feed=\"{}\",transport=\"{transport}\"}} {count}",
+                escape(feed)
+            );
         }
-        counter(&mut out, "laaster_feed_lag_milliseconds", "Wall clock minus the feed's last progress mark.", "gauge");
+        counter(
+            &mut out,
+            "laaster_feed_lag_milliseconds",
+            "Wall clock minus the feed's last progress mark.",
+            "gauge",
+        );
         for (feed, time) in lock(&self.feed_progress).iter() {
-            let _ = writeln!(out, "laaster_feed_lag_milliseconds{{feed=\"{}\"}} {}", escape(feed), now_ms.saturating_sub(*time));
+            let _ = writeln!(
+                out,
+                "laaster_feed_lag_milliseconds{{feed=\"{}\"}} {}",
+                escape(feed),
+                now_ms.saturating_sub(*time)
+            );
         }
-        counter(&mut out, "laaster_ws_overflows_total", "WebSocket clients that overflowed their buffer.", "counter");
-        let _ = writeln!(out, "laaster_ws_overflows_total {}", self.ws_overflows.load(Ordering::Relaxed));
-        counter(&mut out, "laaster_statements_total", "Statements run through the server.", "counter");
-        let _ = writeln!(out, "laaster_statements_total{{result=\"ok\"}} {}", self.statements_ok.load(Ordering::Relaxed));
-        let _ = writeln!(out, "laaster_statements_total{{result=\"error\"}} {}", self.statements_error.load(Ordering::Relaxed));
+        counter(
+            &mut out,
+            "laaster_ws_overflows_total",
+            "WebSocket clients that overflowed their buffer.",
+            "counter",
+        );
+        let _ = writeln!(
+            out,
+            "laaster_ws_overflows_total {}",
+            self.ws_overflows.load(Ordering::Relaxed)
+        );
+        counter(
+            &mut out,
+            "laaster_statements_total",
+            "Statements run through the server.",
+            "counter",
+        );
+        let _ = writeln!(
+            out,
+            "laaster_statements_total{{result=\"ok\"}} {}",
+            self.statements_ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "laaster_statements_total{{result=\"error\"}} {}",
+            self.statements_error.load(Ordering::Relaxed)
+        );
         self.render_latency(&mut out);
         out
     }
 
     fn render_latency(&self, out: &mut String) {
         let name = "laaster_update_latency_seconds";
-        let _ = writeln!(out, "# HELP {name} Update arrival at the server minus its logical time.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Update arrival at the server minus its logical time.\n# TYPE {name} histogram"
+        );
         let mut cumulative = 0;
         for (bound, bucket) in LATENCY_BUCKETS_MS.iter().zip(&self.latency_buckets) {
             cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1000.0);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                *bound as f64 / 1000.0
+            );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
@@ -187,7 +285,10 @@ impl Metrics {
 
 /// Escapes a label value (backslash, quote, newline).
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -203,13 +304,34 @@ mod tests {
         metrics.subscriber_joined("tally", Transport::WebSocket);
         metrics.subscriber_left("tally", Transport::WebSocket);
         let text = metrics.render(200, &[("bids".to_string(), 10)]);
-        assert!(text.contains("laaster_rows_ingested_total{table=\"votes\"} 3"), "{text}");
-        assert!(text.contains("laaster_feed_updates_total{feed=\"tally\"} 2"), "{text}");
-        assert!(text.contains("laaster_subscribers{feed=\"tally\",transport=\"ws\"} 1"), "{text}");
-        assert!(text.contains("laaster_source_rows_total{source=\"bids\"} 10"), "{text}");
+        assert!(
+            text.contains("laaster_rows_ingested_total{table=\"votes\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("laaster_feed_updates_total{feed=\"tally\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("laaster_subscribers{feed=\"tally\",transport=\"ws\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("laaster_source_rows_total{source=\"bids\"} 10"),
+            "{text}"
+        );
         // Latencies 1 ms and 3 ms: one in the 0.001 bucket, both by 0.003.
-        assert!(text.contains("laaster_update_latency_seconds_bucket{le=\"0.001\"} 1"), "{text}");
-        assert!(text.contains("laaster_update_latency_seconds_bucket{le=\"0.003\"} 2"), "{text}");
-        assert!(text.contains("laaster_update_latency_seconds_count 2"), "{text}");
+        assert!(
+            text.contains("laaster_update_latency_seconds_bucket{le=\"0.001\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("laaster_update_latency_seconds_bucket{le=\"0.003\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("laaster_update_latency_seconds_count 2"),
+            "{text}"
+        );
     }
 }

@@ -28,7 +28,10 @@ pub fn status_for(error: &ErrorResponse, sql: Option<&str>) -> tonic::Status {
     let code = match error.code.as_str() {
         "42P01" => tonic::Code::NotFound,
         "57P01" => tonic::Code::Unavailable,
-        c if ["42", "22", "23", "0A", "P0"].iter().any(|p| c.starts_with(p)) => {
+        c if ["42", "22", "23", "0A", "P0"]
+            .iter()
+            .any(|p| c.starts_with(p)) =>
+        {
             tonic::Code::InvalidArgument
         }
         _ => tonic::Code::Internal,
@@ -132,8 +135,9 @@ pub fn json_row(text: &str, desc: &RelationDesc) -> Result<Row, RowConversionErr
     };
     let value: Json = serde_json::from_str(text).map_err(|e| {
         whole(
-            ErrorResponse::new("22P02", format!("invalid JSON: {e}"))
-                .with_hint("each row is a JSON object {\"column\": value} or an array [value, ...]"),
+            ErrorResponse::new("22P02", format!("invalid JSON: {e}")).with_hint(
+                "each row is a JSON object {\"column\": value} or an array [value, ...]",
+            ),
         )
     })?;
     let values: Vec<Json> = match value {
@@ -170,9 +174,10 @@ pub fn json_row(text: &str, desc: &RelationDesc) -> Result<Row, RowConversionErr
             values
         }
         other => {
-            return Err(whole(
-                ErrorResponse::new("22023", format!("a row must be a JSON object or array, not {other}")),
-            ));
+            return Err(whole(ErrorResponse::new(
+                "22023",
+                format!("a row must be a JSON object or array, not {other}"),
+            )));
         }
     };
     let mut datums = Vec::with_capacity(values.len());
@@ -184,14 +189,17 @@ pub fn json_row(text: &str, desc: &RelationDesc) -> Result<Row, RowConversionErr
         if value.is_null() && !column.typ.nullable {
             return Err(at_column(ErrorResponse::new(
                 "23502",
-                format!("null value in column \"{}\" violates not-null constraint", column.name),
+                format!(
+                    "null value in column \"{}\" violates not-null constraint",
+                    column.name
+                ),
             )));
         }
         let datum = json_datum(value, &column.typ.scalar).map_err(|e| {
-            at_column(
-                ErrorResponse::from(e)
-                    .with_detail(format!("column \"{}\" is {}", column.name, column.typ.scalar)),
-            )
+            at_column(ErrorResponse::from(e).with_detail(format!(
+                "column \"{}\" is {}",
+                column.name, column.typ.scalar
+            )))
         })?;
         datums.push(datum);
     }

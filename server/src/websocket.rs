@@ -154,9 +154,11 @@ async fn join(core: &Arc<Core>, target: String) -> Result<FeedClient, FeedMessag
         Ok(Err(error)) => Err(json!({"type": "error", "error": error_json(&error)})
             .to_string()
             .into()),
-        Err(e) => Err(json!({"type": "error", "error": {"code": "XX000", "message": e.to_string()}})
-            .to_string()
-            .into()),
+        Err(e) => Err(
+            json!({"type": "error", "error": {"code": "XX000", "message": e.to_string()}})
+                .to_string()
+                .into(),
+        ),
     }
 }
 
