@@ -417,6 +417,11 @@ impl Coordinator {
         let plan =
             laaster_sql::statement::plan_statement(&self.catalog, &statement.statement, &context)
                 .map_err(|e| e.to_response())?;
+        let plan = if statement.emit_on_window_close {
+            crate::sequence::emit_on_window_close(plan)?
+        } else {
+            plan
+        };
         self.sequence(plan, &statement.sql)
     }
 

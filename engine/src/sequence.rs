@@ -688,6 +688,65 @@ impl Sequencer<'_> {
     }
 }
 
+/// Applies `EMIT ON WINDOW CLOSE` to a planned `CREATE MATERIALIZED VIEW` or `SUBSCRIBE`:
+/// its window aggregates emit each window's final row once, when the watermark closes it.
+pub(crate) fn emit_on_window_close(plan: StatementPlan) -> Result<StatementPlan, ErrorResponse> {
+    use laaster_repr::plan::WindowEmit;
+    use laaster_sql::window_aggregate::set_emit;
+    let not_windowed = || {
+        ErrorResponse::new(
+            "0A000",
+            "EMIT ON WINDOW CLOSE needs a window aggregation over a source with a watermark",
+        )
+        .with_detail("The query has no GROUP BY window_start/window_end over a window table function (TUMBLE, HOP, CUMULATE) of a streamed source's WATERMARK column with aggregates count, sum, avg, min, max, bool_and, bool_or.")
+        .with_hint("Check the plan with EXPLAIN: it must show WindowAggregate, not Reduce.")
+    };
+    match plan {
+        StatementPlan::CreateView {
+            materialized: true,
+            mut query,
+            name,
+            query_sql,
+            uses,
+            if_not_exists,
+            or_replace,
+            create_sql,
+        } => {
+            if set_emit(&mut query.plan, WindowEmit::OnWindowClose) == 0 {
+                return Err(not_windowed());
+            }
+            Ok(StatementPlan::CreateView {
+                name,
+                materialized: true,
+                query,
+                query_sql,
+                uses,
+                if_not_exists,
+                or_replace,
+                create_sql,
+            })
+        }
+        StatementPlan::Subscribe {
+            mut query,
+            snapshot,
+            as_of,
+        } => {
+            if set_emit(&mut query.plan, WindowEmit::OnWindowClose) == 0 {
+                return Err(not_windowed());
+            }
+            Ok(StatementPlan::Subscribe {
+                query,
+                snapshot,
+                as_of,
+            })
+        }
+        _ => Err(ErrorResponse::new(
+            "42601",
+            "EMIT ON WINDOW CLOSE is only allowed after the query of CREATE MATERIALIZED VIEW or SUBSCRIBE",
+        )),
+    }
+}
+
 fn display_row(row: &Row) -> String {
     row.iter()
         .map(|d| match d {

@@ -52,6 +52,7 @@ pub fn explain_query(
         }
         ExplainStage::Dataflow => {
             let plan = crate::lower::lower(&crate::optimize::optimize(planned.plan)?)?;
+            let plan = crate::window_aggregate::choose_window_aggregates(plan, catalog);
             write_dataflow(&mut out, &plan, depth, catalog)
         }
     }
@@ -197,6 +198,37 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
             global,
             ..
         } => reduce(group_key, aggregates, *global),
+        Plan::WindowAggregate {
+            group_key,
+            aggregates,
+            source,
+            window_end,
+            end_offset,
+            allowed_lateness,
+            emit,
+            ..
+        } => {
+            let aggregates: Vec<String> = aggregates.iter().map(aggregate).collect();
+            let source = catalog
+                .get_by_id(*source)
+                .map_or_else(|| format!("u{source}"), |item| item.name.clone());
+            let mut text = format!(
+                "WindowAggregate group_key=[{}] aggregates=[{}] window_end=#{window_end}",
+                columns(group_key),
+                aggregates.join(", ")
+            );
+            if *end_offset != 0 {
+                text.push_str(&format!("+{}", duration(*end_offset)));
+            }
+            text.push_str(&format!(" watermark={source}"));
+            if *allowed_lateness != 0 {
+                text.push_str(&format!(" allowed_lateness={}", duration(*allowed_lateness)));
+            }
+            if *emit == laaster_repr::plan::WindowEmit::OnWindowClose {
+                text.push_str(" emit=on_window_close");
+            }
+            text
+        }
         Plan::TopK {
             group_key,
             order,
@@ -257,13 +289,7 @@ fn duration(micros: i64) -> String {
 /// `tumble size=10s`, `hop slide=2s size=10s`, `cumulate step=2s max=10s`.
 pub fn window_kind(kind: &laaster_repr::plan::WindowKind) -> String {
     use laaster_repr::plan::WindowKind;
-    let span = |micros: i64| {
-        if micros % 1_000_000 == 0 {
-            format!("{}s", micros / 1_000_000)
-        } else {
-            format!("{micros}us")
-        }
-    };
+    let span = duration;
     match *kind {
         WindowKind::Tumble { size, offset: 0 } => format!("tumble size={}", span(size)),
         WindowKind::Tumble { size, offset } => {

@@ -25,6 +25,7 @@ pub mod plans;
 pub mod query;
 mod stack;
 pub mod statement;
+pub mod window_aggregate;
 
 pub use catalog::{Catalog, CatalogItem, ItemKind, TableInfo};
 pub use error::PlanError;

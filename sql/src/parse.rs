@@ -88,6 +88,32 @@ pub enum ShowStatement {
 pub struct ParsedStatement {
     pub statement: Statement,
     pub sql: String,
+    /// The statement ended in `EMIT ON WINDOW CLOSE` (RisingWave's clause, after the query
+    /// of `CREATE MATERIALIZED VIEW` or `SUBSCRIBE`), removed before parsing.
+    pub emit_on_window_close: bool,
+}
+
+/// Removes a trailing `EMIT ON WINDOW CLOSE` from a statement's tokens; returns whether
+/// there was one.
+fn strip_emit_on_window_close(chunk: &mut Vec<TokenWithSpan>) -> bool {
+    const CLAUSE: [&str; 4] = ["EMIT", "ON", "WINDOW", "CLOSE"];
+    let significant: Vec<usize> = chunk
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_) | Token::SemiColon))
+        .map(|(index, _)| index)
+        .collect();
+    if significant.len() <= CLAUSE.len() {
+        return false;
+    }
+    let tail = &significant[significant.len() - CLAUSE.len()..];
+    let matches = tail.iter().zip(CLAUSE).all(|(&index, word)| {
+        matches!(&chunk[index].token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+    });
+    if matches {
+        chunk.truncate(tail[0]);
+    }
+    matches
 }
 
 /// Splits `sql` into statements at semicolons (quotes and comments respected) and
@@ -113,10 +139,12 @@ pub fn parse_statements(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
             .slice(first.span.start, last.span.end)
             .trim()
             .to_string();
+        let start = to_position(first.span.start);
+        let mut chunk = chunk.clone();
+        let emit_on_window_close = strip_emit_on_window_close(&mut chunk);
         let mut tokens = chunk.clone();
         let end = source.end_location();
         tokens.push(TokenWithSpan::new(Token::EOF, Span::new(end, end)));
-        let start = to_position(first.span.start);
         let statement = with_stack_for(tokens.len(), || {
             let statement =
                 parse_tokens(&dialect, tokens).map_err(|err| source.parser_error(&err, &chunk))?;
@@ -130,6 +158,7 @@ pub fn parse_statements(sql: &str) -> Result<Vec<ParsedStatement>, PlanError> {
         parsed.push(ParsedStatement {
             statement,
             sql: text,
+            emit_on_window_close,
         });
     }
     Ok(parsed)

@@ -15,9 +15,21 @@ pub enum SourceConnector {
     Datagen(std::sync::Arc<DatagenConfig>),
 }
 
+/// Events per block of the Nexmark stream a worker reads at a time.
+const NEXMARK_BLOCK: i64 = 1024;
+
 /// Where a reader's physical rows come from.
 enum Generator {
-    Nexmark(NexmarkGenerator),
+    /// Worker `i` of `n` reads blocks `i, i + n, i + 2n, ...` of [`NEXMARK_BLOCK`] events,
+    /// so every worker's event time (and watermark) advances at the same pace. (Flink's
+    /// contiguous split would hold the combined watermark at the first split's for the
+    /// whole run, keeping every later window open.)
+    Nexmark {
+        stream: NexmarkStream,
+        current: NexmarkGenerator,
+        next_block: i64,
+        stride: i64,
+    },
     Datagen {
         config: std::sync::Arc<DatagenConfig>,
         /// The next row number this worker produces, and the stride between them.
@@ -38,9 +50,21 @@ enum Next {
 impl Generator {
     fn next(&mut self) -> Next {
         match self {
-            Generator::Nexmark(generator) => match generator.next() {
-                Some(event) => Next::Row(event_to_row(&event)),
-                None => Next::Done,
+            Generator::Nexmark {
+                stream,
+                current,
+                next_block,
+                stride,
+            } => loop {
+                if let Some(event) = current.next() {
+                    return Next::Row(event_to_row(&event));
+                }
+                let start = next_block.saturating_mul(NEXMARK_BLOCK);
+                if start >= stream.len() {
+                    return Next::Done;
+                }
+                *current = stream.range(start, start.saturating_add(NEXMARK_BLOCK));
+                *next_block = next_block.saturating_add(*stride);
             },
             Generator::Datagen {
                 config,
@@ -142,7 +166,12 @@ pub struct SourceReader {
 impl SourceReader {
     pub fn new(spec: &SourceSpec, worker: usize, workers: usize) -> Self {
         let generator = match &spec.connector {
-            SourceConnector::Nexmark(stream) => Generator::Nexmark(stream.worker(worker, workers)),
+            SourceConnector::Nexmark(stream) => Generator::Nexmark {
+                stream: stream.clone(),
+                current: stream.range(0, 0),
+                next_block: worker as i64,
+                stride: workers.max(1) as i64,
+            },
             SourceConnector::Datagen(config) => Generator::Datagen {
                 config: std::sync::Arc::clone(config),
                 next: worker as u64,

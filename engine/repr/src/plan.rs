@@ -112,6 +112,30 @@ pub enum Plan {
         /// The gap in microseconds (positive).
         gap: i64,
     },
+    /// Grouped aggregation over event-time windows of an append-only streamed source
+    /// (`GROUP BY window_start, window_end, ...` over a window TVF): output as
+    /// [`Plan::Reduce`] (key columns, then one column per aggregate), plus the window's
+    /// lifetime: a group's window ends at `window_end` (a TIMESTAMP column of the input
+    /// row) plus `end_offset`, and once the watermark of `source` (the minimum over its
+    /// readers, idle ones excluded) passes that end plus `allowed_lateness`, the group's
+    /// state is freed. With [`WindowEmit::OnUpdate`] every change emits the old row
+    /// retracted and the new one; with [`WindowEmit::OnWindowClose`] each group's final
+    /// row is emitted once, when the watermark closes its window (append-only output).
+    /// Times are processed in order once the inputs' frontier passes them.
+    /// State: one accumulator per open (key, window) (a value set for `count(DISTINCT)`);
+    /// nothing for closed windows. Cost: O(aggregates) per input row.
+    WindowAggregate {
+        input: Box<Plan>,
+        group_key: Vec<usize>,
+        aggregates: Vec<AggregateExpr>,
+        source: GlobalId,
+        /// The input column holding the window's end (or start, with `end_offset` the
+        /// window's largest size).
+        window_end: usize,
+        end_offset: i64,
+        allowed_lateness: i64,
+        emit: WindowEmit,
+    },
     /// Each distinct row once. State: arranged input. Cost: O(1) amortized per change.
     Distinct { input: Box<Plan> },
     /// Keeps rows with positive multiplicity, clamping negatives to absent
@@ -121,6 +145,15 @@ pub enum Plan {
     Negate { input: Box<Plan> },
     /// Concatenation of same-arity inputs (`UNION ALL`). State: none.
     Union { inputs: Vec<Plan> },
+}
+
+/// When a [`Plan::WindowAggregate`] emits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WindowEmit {
+    /// At every change (partial results visible at once): Flink's and RisingWave's default.
+    OnUpdate,
+    /// Once per window, its final row, when the watermark closes it (`EMIT ON WINDOW CLOSE`).
+    OnWindowClose,
 }
 
 /// The shape of event-time windows; all lengths in microseconds.
@@ -445,6 +478,11 @@ impl Plan {
                 group_key,
                 aggregates,
                 ..
+            }
+            | Plan::WindowAggregate {
+                group_key,
+                aggregates,
+                ..
             } => group_key.len() + aggregates.len(),
             Plan::Window { input, .. } => input.arity() + 1,
             Plan::Windows { input, .. } | Plan::SessionWindows { input, .. } => input.arity() + 3,
@@ -482,6 +520,7 @@ impl Plan {
             Plan::Get { .. } | Plan::Constant { .. } => vec![],
             Plan::Mfp { input, .. }
             | Plan::Reduce { input, .. }
+            | Plan::WindowAggregate { input, .. }
             | Plan::TopK { input, .. }
             | Plan::Window { input, .. }
             | Plan::Windows { input, .. }

@@ -10,6 +10,7 @@ mod aggregate;
 mod event_window;
 mod from;
 mod order;
+mod proctime;
 mod select;
 mod setop;
 mod subquery;
@@ -57,8 +58,9 @@ pub fn plan_query(
 ) -> Result<QueryPlan, PlanError> {
     let planned = plan_logical(catalog, query, ctx, qctx)?;
     let optimized = crate::optimize::optimize(planned.plan)?;
+    let plan = crate::lower::lower(&optimized)?;
     Ok(QueryPlan {
-        plan: crate::lower::lower(&optimized)?,
+        plan: crate::window_aggregate::choose_window_aggregates(plan, catalog),
         desc: planned.desc,
         finishing: planned.finishing,
     })
@@ -96,6 +98,7 @@ pub(crate) fn plan_logical(
     }
     let arity = planned.visible;
     let rel = planned.into_rel();
+    proctime::check_proctime(&rel.plan, catalog)?;
     Ok(LogicalQuery {
         plan: rel.plan,
         desc,

@@ -13,6 +13,7 @@ pub mod mfp;
 pub mod reduce;
 pub mod session;
 pub mod topk;
+pub mod window_agg;
 
 use std::collections::BTreeMap;
 
@@ -97,6 +98,28 @@ impl<'s> RenderContext<'s> {
             } => {
                 let input = self.render(input);
                 reduce::render_reduce(input, group_key.clone(), aggregates.clone(), *global)
+            }
+            Plan::WindowAggregate {
+                input,
+                group_key,
+                aggregates,
+                source,
+                window_end,
+                end_offset,
+                allowed_lateness,
+                emit,
+            } => {
+                let input = self.render(input);
+                let spec = window_agg::WindowAggregateSpec {
+                    group_key: group_key.clone(),
+                    aggregates: aggregates.clone(),
+                    window_end: *window_end,
+                    end_offset: *end_offset,
+                    allowed_lateness: *allowed_lateness,
+                    emit: *emit,
+                };
+                let watermarks = self.watermarks.get(source).cloned();
+                window_agg::render_window_aggregate(input, watermarks, spec)
             }
             Plan::TopK {
                 input,
