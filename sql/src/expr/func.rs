@@ -80,6 +80,7 @@ const SCALAR_FUNCTIONS: &[&str] = &[
     "localtimestamp",
     "current_date",
     // Flink's built-ins.
+    "proctime",
     "date_format",
     "regexp_extract",
     "split_index",
@@ -654,6 +655,9 @@ pub(crate) fn call_builtin(
             planner.now_literal(T::TimestampTz)?
         }
         ("localtimestamp", 0) => planner.now_literal(T::Timestamp)?,
+        // Flink's processing-time attribute: evaluated when the row is processed (see
+        // `crate::query::proctime` for where it may appear in maintained queries).
+        ("proctime", 0) => call(Func::Proctime, vec![], T::Timestamp),
         ("current_date", 0) => planner.now_literal(T::Date)?,
         ("date_format", 2) => {
             let value_ok = matches!(

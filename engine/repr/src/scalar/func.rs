@@ -191,6 +191,14 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
             _ => Err(unsupported(func, args)),
         },
         Func::MakeRecord => Ok(Datum::Record(Arc::from(args))),
+        Func::Proctime => {
+            let since_epoch = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Ok(Datum::Timestamp(
+                i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX),
+            ))
+        }
         Func::RecordGet(index) => match args {
             [Datum::Record(fields)] => fields
                 .get(*index)

@@ -155,6 +155,9 @@ pub enum Func {
     MakeRecord,
     /// Field `i` of a record.
     RecordGet(usize),
+    /// `PROCTIME()`: the wall-clock time (UTC) at which the expression is evaluated, as
+    /// a TIMESTAMP. Not constant: never folded at planning time.
+    Proctime,
 }
 
 impl Func {
@@ -280,7 +283,14 @@ impl ScalarExpr {
     pub fn is_constant(&self) -> bool {
         let mut constant = true;
         self.visit(&mut |e| {
-            if matches!(e, ScalarExpr::Column(_)) {
+            if matches!(
+                e,
+                ScalarExpr::Column(_)
+                    | ScalarExpr::Call {
+                        func: Func::Proctime,
+                        ..
+                    }
+            ) {
                 constant = false;
             }
         });
