@@ -21,6 +21,8 @@
 //!
 //! Start reading at [`nexmark`].
 
+pub mod api;
 pub mod datagen;
 pub mod format;
 pub mod nexmark;
+pub mod redis;
