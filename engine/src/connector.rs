@@ -58,7 +58,8 @@ pub(crate) fn parse_duration(text: &str) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_millis(millis))
 }
 
-const DURATION_HINT: &str = "Write a duration such as '500 ms', '5 s', '1 min' (a bare number is milliseconds).";
+const DURATION_HINT: &str =
+    "Write a duration such as '500 ms', '5 s', '1 min' (a bare number is milliseconds).";
 
 /// Splits the engine's options from the connector's.
 pub(crate) fn split_options(
@@ -123,7 +124,9 @@ pub(crate) fn split_options(
             ),
         )
         .with_detail("Only rows behind a watermark are late.")
-        .with_hint("Declare WATERMARK FOR <time column> AS <time column> - INTERVAL '...' SECOND."));
+        .with_hint(
+            "Declare WATERMARK FOR <time column> AS <time column> - INTERVAL '...' SECOND.",
+        ));
     }
     Ok((engine, rest))
 }

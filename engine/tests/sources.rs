@@ -71,7 +71,9 @@ fn in_order_events_are_all_kept_and_the_watermark_trails_them() {
     assert_eq!(count(&mut session, "SELECT * FROM events"), 20000);
     // A view created after the stream ended still sees all of it, from the start.
     session
-        .execute("CREATE MATERIALIZED VIEW later AS SELECT count(*) FROM datagen WHERE event_type = 2")
+        .execute(
+            "CREATE MATERIALIZED VIEW later AS SELECT count(*) FROM datagen WHERE event_type = 2",
+        )
         .expect("a second view");
     let _ = finished_source(&mut session);
     let bids = count(&mut session, "SELECT * FROM later");
@@ -81,7 +83,10 @@ fn in_order_events_are_all_kept_and_the_watermark_trails_them() {
         .execute("SELECT count(*) FROM datagen")
         .expect_err("a streamed source cannot be read ad hoc");
     assert_eq!(error.code, "0A000", "{error}");
-    assert!(error.hint.as_deref().unwrap_or("").contains("scan.retain"), "{error:?}");
+    assert!(
+        error.hint.as_deref().unwrap_or("").contains("scan.retain"),
+        "{error:?}"
+    );
     let error = session
         .execute("INSERT INTO datagen (event_type) VALUES (0)")
         .expect_err("sources are append-only from their connector");
