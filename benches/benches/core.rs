@@ -21,6 +21,8 @@ struct Options {
     workers: Vec<usize>,
     repeat: usize,
     only: Option<String>,
+    /// Which paths to run (`sql`, `dd`); both by default. `--paths sql` is for profiling.
+    paths: Vec<String>,
 }
 
 fn parse_options() -> Options {
@@ -31,6 +33,7 @@ fn parse_options() -> Options {
         workers: vec![1, 2],
         repeat: 3,
         only: None,
+        paths: vec!["sql".into(), "dd".into()],
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -45,6 +48,7 @@ fn parse_options() -> Options {
             }
             "--repeat" => options.repeat = value.parse().unwrap_or(options.repeat),
             "--only" => options.only = Some(value),
+            "--paths" => options.paths = value.split(',').map(str::to_string).collect(),
             // cargo bench passes --bench; ignore unknown flags.
             _ => {
                 i += 1;
@@ -253,7 +257,9 @@ fn main() {
                 )
             }).collect());
             report("groupby", "sql", workers, &options, sql);
-            compare("groupby", workers, &options, sql, false);
+            if options.paths.iter().any(|p| p == "dd") {
+                compare("groupby", workers, &options, sql, false);
+            }
         }
         if run("join") {
             let sql = median((0..options.repeat).map(|_| {
@@ -267,7 +273,9 @@ fn main() {
                 )
             }).collect());
             report("join", "sql", workers, &options, sql);
-            compare("join", workers, &options, sql, true);
+            if options.paths.iter().any(|p| p == "dd") {
+                compare("join", workers, &options, sql, true);
+            }
         }
     }
 }

@@ -190,7 +190,8 @@ struct StreamedInput {
 
 struct WorkerState {
     index: usize,
-    inputs: BTreeMap<GlobalId, InputSession<Timestamp, Row, Diff>>,
+    /// Table inputs: rows are packed as they arrive (tables arrange packed rows).
+    inputs: BTreeMap<GlobalId, InputSession<Timestamp, PackedRow, Diff>>,
     collections: BTreeMap<GlobalId, Collection>,
     peeks: Vec<PendingPeek>,
     subscribes: BTreeMap<u64, ActiveSubscribe>,
@@ -249,7 +250,7 @@ impl WorkerState {
                     let errs = timely::dataflow::operators::vec::ToStream::to_stream(errs, scope)
                         .as_collection();
                     (
-                        arrange_rows(rows, "table"),
+                        rows.arrange_by_self_named("table").trace,
                         errs.arrange_by_self_named("table errors").trace,
                     )
                 });
@@ -315,18 +316,23 @@ impl WorkerState {
             Command::Insert { id, updates, time } => {
                 if let Some(input) = self.inputs.get_mut(&id) {
                     let time = time.max(*input.time());
-                    let peers = worker.peers();
-                    for (position, (row, diff)) in updates.iter().enumerate() {
-                        if position % peers == self.index {
-                            input.update_at(row.clone(), time, *diff);
-                        }
+                    // This worker's share: the rows at positions equal to its index
+                    // modulo the worker count.
+                    let share = updates.iter().skip(self.index).step_by(worker.peers());
+                    for (row, diff) in share {
+                        input.update_at(PackedRow::from(row), time, *diff);
                     }
                 }
             }
             Command::AdvanceTime { to } => {
                 self.input_time = self.input_time.max(to);
-                let readers = self.readers.iter_mut().flat_map(|r| r.rows.as_mut());
-                for input in self.inputs.values_mut().chain(readers) {
+                for input in self.inputs.values_mut() {
+                    if *input.time() < to {
+                        input.advance_to(to);
+                    }
+                    input.flush();
+                }
+                for input in self.readers.iter_mut().flat_map(|r| r.rows.as_mut()) {
                     if *input.time() < to {
                         input.advance_to(to);
                     }
@@ -504,7 +510,7 @@ impl WorkerState {
                 .and_then(|late_id| self.inputs.get_mut(&late_id))
             {
                 for row in late.drain(..) {
-                    input.update(row, 1);
+                    input.update(PackedRow::from(&row), 1);
                 }
                 if !more {
                     input.flush();

@@ -42,6 +42,9 @@ use crate::{Datum, Interval, Row};
 /// Bytes a packed row holds without a heap allocation.
 const INLINE_BYTES: usize = 30;
 
+/// Encoding buffer: rows up to 64 bytes are encoded without a heap allocation.
+type Buffer = smallvec::SmallVec<[u8; 64]>;
+
 /// Header bit: some datum's encoding is not canonical (see the module docs).
 const NON_CANONICAL: u8 = 1;
 
@@ -72,7 +75,12 @@ mod tag {
 fn canonical_tag(tag: u8) -> bool {
     !matches!(
         tag,
-        tag::FLOAT32 | tag::FLOAT64 | tag::DECIMAL | tag::INTERVAL | tag::JSONB | tag::ARRAY
+        tag::FLOAT32
+            | tag::FLOAT64
+            | tag::DECIMAL
+            | tag::INTERVAL
+            | tag::JSONB
+            | tag::ARRAY
             | tag::RECORD
     )
 }
@@ -81,7 +89,10 @@ fn canonical_tag(tag: u8) -> bool {
 #[derive(Clone)]
 pub enum PackedRow {
     /// Rows of up to [`INLINE_BYTES`] bytes; bytes past `len` are zero.
-    Inline { len: u8, bytes: [u8; INLINE_BYTES] },
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_BYTES],
+    },
     Heap(Box<[u8]>),
 }
 
@@ -125,7 +136,9 @@ impl PackedRow {
 
     #[inline]
     fn canonical(&self) -> bool {
-        self.as_bytes().first().is_none_or(|h| h & NON_CANONICAL == 0)
+        self.as_bytes()
+            .first()
+            .is_none_or(|h| h & NON_CANONICAL == 0)
     }
 
     /// The datums' encodings, one byte slice per column.
@@ -202,7 +215,7 @@ fn read_varint(bytes: &[u8]) -> (usize, usize) {
     (value, bytes.len())
 }
 
-fn write_varint(out: &mut Vec<u8>, mut value: usize) {
+fn write_varint(out: &mut Buffer, mut value: usize) {
     while value >= 0x80 {
         out.push((value as u8 & 0x7f) | 0x80);
         value >>= 7;
@@ -238,13 +251,13 @@ fn encoded_length(bytes: &[u8]) -> usize {
 /// Builds packed rows; keeps its buffer between rows.
 #[derive(Default)]
 pub struct RowPacker {
-    buffer: Vec<u8>,
+    buffer: Buffer,
 }
 
 impl RowPacker {
     pub fn new() -> Self {
         RowPacker {
-            buffer: vec![0; 1],
+            buffer: smallvec::smallvec![0],
         }
     }
 
@@ -288,7 +301,7 @@ fn ordered_i64(value: i64) -> [u8; 8] {
 }
 
 /// Appends the encoding of `datum`; returns whether it is not canonical.
-fn encode(out: &mut Vec<u8>, datum: &Datum) -> bool {
+fn encode(out: &mut Buffer, datum: &Datum) -> bool {
     let start = out.len();
     match datum {
         Datum::Null => out.push(tag::NULL),
@@ -358,7 +371,7 @@ fn encode(out: &mut Vec<u8>, datum: &Datum) -> bool {
     !canonical_tag(out[start])
 }
 
-fn encode_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+fn encode_bytes(out: &mut Buffer, tag: u8, bytes: &[u8]) {
     out.push(tag);
     write_varint(out, bytes.len());
     out.extend_from_slice(bytes);
@@ -627,7 +640,10 @@ mod tests {
         let a = PackedRow::pack([&Datum::text("ab")]);
         let b = PackedRow::pack([&Datum::text("a"), &Datum::text("b")]);
         assert_ne!(a, b);
-        assert_ne!(PackedRow::pack([&Datum::Int32(1)]), PackedRow::pack([&Datum::Int64(1)]));
+        assert_ne!(
+            PackedRow::pack([&Datum::Int32(1)]),
+            PackedRow::pack([&Datum::Int64(1)])
+        );
     }
 
     #[test]

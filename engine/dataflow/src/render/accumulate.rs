@@ -11,7 +11,7 @@ use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semig
 use differential_dataflow::operators::CountTotal;
 use differential_dataflow::{AsCollection, VecCollection};
 use laaster_repr::plan::{AggregateExpr, AggregateFunc};
-use laaster_repr::{Datum, Diff, EvalError, Row, ScalarExpr, ScalarType, Timestamp};
+use laaster_repr::{Datum, Diff, EvalError, PackedRow, Row, ScalarExpr, ScalarType, Timestamp};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use smallvec::{SmallVec, smallvec};
@@ -128,12 +128,14 @@ fn render_row_counts<'s>(
     global: bool,
 ) -> Rendered<'s> {
     let scope = input.oks.scope();
-    let mut keys = input.oks.map(move |row| row.project(&group_key));
+    let mut keys = input
+        .oks
+        .map(move |row| PackedRow::pack(group_key.iter().map(|&c| &row[c])));
     if global {
         // The global group always exists: one extra copy of the (empty) key on worker 0,
         // taken back out of the count below.
         let sentinel = if scope.index() == 0 {
-            vec![(Row::empty(), 0, 1)]
+            vec![(PackedRow::default(), 0, 1)]
         } else {
             Vec::new()
         };
@@ -141,7 +143,8 @@ fn render_row_counts<'s>(
     }
     let correction = Diff::from(global);
     let oks = keys.count_total_core::<Diff>().map(move |(key, count)| {
-        let mut datums = key.into_datums();
+        let mut datums = Vec::with_capacity(key.arity() + aggregates);
+        key.unpack_into(&mut datums);
         datums.extend(std::iter::repeat_n(
             Datum::Int64(count - correction),
             aggregates,
@@ -204,10 +207,11 @@ pub fn render_accumulable<'s>(
                 }
             }
         }
-        Some(Ok((row.project(&group_key), accumulators)))
+        let key = PackedRow::pack(group_key.iter().map(|&c| &row[c]));
+        Some(Ok((key, accumulators)))
     });
     let (keyed, key_errors) = split_keyed(accumulated);
-    let mut exploded: VecCollection<'s, Timestamp, Row, Accumulators> =
+    let mut exploded: VecCollection<'s, Timestamp, PackedRow, Accumulators> =
         keyed.explode(|(key, accumulators)| Some((key, accumulators)));
     if global {
         let scope = input.oks.scope();
@@ -218,7 +222,7 @@ pub fn render_accumulable<'s>(
         };
         marker.ints[1] = 1;
         let sentinel = if scope.index() == 0 {
-            vec![(Row::empty(), 0, marker)]
+            vec![(PackedRow::default(), 0, marker)]
         } else {
             Vec::new()
         };
@@ -234,12 +238,13 @@ pub fn render_accumulable<'s>(
     }
 }
 
-type KeyedResults<'s> = VecCollection<'s, Timestamp, Result<(Row, Accumulators), EvalError>, Diff>;
+type KeyedResults<'s> =
+    VecCollection<'s, Timestamp, Result<(PackedRow, Accumulators), EvalError>, Diff>;
 
 fn split_keyed<'s>(
     results: KeyedResults<'s>,
 ) -> (
-    VecCollection<'s, Timestamp, (Row, Accumulators), Diff>,
+    VecCollection<'s, Timestamp, (PackedRow, Accumulators), Diff>,
     super::ErrCollection<'s>,
 ) {
     use timely::dataflow::operators::core::OkErr;
@@ -252,7 +257,7 @@ fn split_keyed<'s>(
 
 /// The output row of a group: its key, then each aggregate's value.
 fn finish(
-    key: Row,
+    key: PackedRow,
     accumulators: &Accumulators,
     aggregates: &[AggregateExpr],
     slots: &[Slot],
@@ -261,7 +266,8 @@ fn finish(
         return Err(EvalError::NumericFieldOverflow);
     }
     let int = |i: usize| accumulators.ints.get(i).copied().unwrap_or(0);
-    let mut datums = key.into_datums();
+    let mut datums = Vec::with_capacity(key.arity() + aggregates.len());
+    key.unpack_into(&mut datums);
     for (aggregate, slot) in aggregates.iter().zip(slots) {
         let non_null = int(slot.count);
         let value = match (&aggregate.func, slot.sum) {

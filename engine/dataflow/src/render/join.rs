@@ -10,7 +10,7 @@
 use differential_dataflow::AsCollection;
 use differential_dataflow::VecCollection;
 use laaster_repr::plan::{JoinKind, MapFilterProject};
-use laaster_repr::{Datum, Diff, EvalError, Row, ScalarExpr, Timestamp};
+use laaster_repr::{Datum, Diff, EvalError, PackedRow, Row, ScalarExpr, Timestamp};
 use timely::dataflow::operators::core::OkErr;
 
 use super::{Rendered, RowCollection, split_results};
@@ -28,7 +28,8 @@ pub struct JoinSpec {
     pub output: Option<MapFilterProject>,
 }
 
-type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
+/// Rows keyed for the join, both packed: the join arranges them.
+type Keyed<'s> = VecCollection<'s, Timestamp, (PackedRow, PackedRow), Diff>;
 
 /// Keys each row by evaluating `key`; rows with a NULL in the key are dropped (they
 /// match nothing), rows whose key fails to evaluate become errors.
@@ -43,8 +44,11 @@ fn key_by<'s>(input: &Rendered<'s>, key: Vec<ScalarExpr>) -> (Keyed<'s>, Rendere
             })
             .collect();
         let keyed = input.oks.clone().flat_map(move |row| {
-            let key = row.project(&columns);
-            (!key.iter().any(Datum::is_null)).then_some((key, row))
+            let key = columns.iter().map(|&c| &row[c]);
+            if key.clone().any(Datum::is_null) {
+                return None;
+            }
+            Some((PackedRow::pack(key), PackedRow::from(&row)))
         });
         return (keyed, input.clone());
     }
@@ -57,7 +61,7 @@ fn key_by<'s>(input: &Rendered<'s>, key: Vec<ScalarExpr>) -> (Keyed<'s>, Rendere
                 Err(error) => return Some(Err(error)),
             }
         }
-        Some(Ok((Row::new(datums), row)))
+        Some(Ok((PackedRow::pack(&datums), PackedRow::from(&row))))
     });
     let (oks, errs) = keyed.inner.ok_err(|(result, time, diff)| match result {
         Ok(pair) => Ok((pair, time, diff)),
@@ -88,7 +92,8 @@ pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) 
     {
         // A plain projection of an inner join cannot fail: build the output row directly.
         let left_arity = spec.left_arity;
-        let oks = left_keyed.join_map(right_keyed, move |_key, l: &Row, r: &Row| {
+        let oks = left_keyed.join_map(right_keyed, move |_key, l: &PackedRow, r: &PackedRow| {
+            let (l, r) = (l.unpack(), r.unpack());
             projection
                 .iter()
                 .map(|&c| {
@@ -110,10 +115,10 @@ pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) 
         _ => None,
     };
     let mut scratch: Vec<Datum> = Vec::new();
-    let joined = left_keyed.join_map(right_keyed, move |_key, l: &Row, r: &Row| {
+    let joined = left_keyed.join_map(right_keyed, move |_key, l: &PackedRow, r: &PackedRow| {
         scratch.clear();
-        scratch.extend(l.iter().cloned());
-        scratch.extend(r.iter().cloned());
+        l.unpack_into(&mut scratch);
+        r.unpack_into(&mut scratch);
         if let Some(predicate) = &residual {
             match predicate.eval(&scratch) {
                 Ok(Datum::Bool(true)) => {}
