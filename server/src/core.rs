@@ -286,6 +286,19 @@ pub fn subscribe_sql(
     }
 }
 
+/// `sql` when it is exactly one SUBSCRIBE statement.
+pub fn check_subscribe_statement(sql: &str) -> Result<String, ErrorResponse> {
+    let parsed = parse_statements(sql).map_err(|e| e.to_response())?;
+    if parsed.len() == 1 && matches!(parsed[0].statement, Statement::Subscribe(_)) {
+        Ok(sql.to_string())
+    } else {
+        Err(ErrorResponse::new(
+            "42601",
+            "expected exactly one SUBSCRIBE statement",
+        ))
+    }
+}
+
 /// Starts a subscription (blocking until the engine has set it up).
 pub fn start_subscription(session: &mut Session, sql: &str) -> Result<Subscription, ErrorResponse> {
     match session.execute(sql)?.pop() {

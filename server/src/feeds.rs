@@ -16,12 +16,17 @@
 //! (`{"type":"overflow"}`) and rejoins, which sends a fresh snapshot (resync). A client
 //! that overflows 3 times within 10 seconds is disconnected instead.
 //!
+//! Progress marks: the engine closes a time every tick (1 ms) while anyone watches. A
+//! feed forwards a mark when updates came before it (so clients know that time is
+//! complete) and otherwise at most once a second as a heartbeat; thousands of clients
+//! are not sent a thousand idle marks a second each.
+//!
 //! When the last client leaves, the pump drops the engine subscription and the feed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use laaster_engine::{ErrorResponse, Session, SubscribeEvent, Subscription, Timestamp};
 use laaster_repr::{Diff, RelationDesc, Row};
@@ -186,6 +191,8 @@ impl FeedHub {
             feed: feed.clone(),
             subscription,
             metrics: self.metrics.clone(),
+            updates_since_mark: false,
+            last_mark: Instant::now(),
         };
         std::thread::Builder::new()
             .name("laaster-feed".into())
@@ -214,10 +221,16 @@ struct Pump {
     feed: Arc<Feed>,
     subscription: Subscription,
     metrics: Arc<Metrics>,
+    /// Updates were forwarded since the last forwarded progress mark.
+    updates_since_mark: bool,
+    last_mark: Instant,
 }
 
+/// Idle progress marks are forwarded at most this often.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
 impl Pump {
-    fn run(self) {
+    fn run(mut self) {
         loop {
             let event = match self.subscription.recv_timeout(Duration::from_millis(200)) {
                 Ok(Some(event)) => event,
@@ -243,14 +256,21 @@ impl Pump {
                     let mut state = lock(&self.feed.state);
                     apply(&mut state.rows, &updates);
                     self.broadcast(&mut state, message);
+                    drop(state);
+                    self.updates_since_mark = true;
                 }
                 SubscribeEvent::Progress(time) => {
                     self.metrics.feed_progress(&self.feed.key, time);
-                    let message: FeedMessage =
-                        json!({"type": "progress", "time": time}).to_string().into();
+                    let forward = self.updates_since_mark || self.last_mark.elapsed() >= HEARTBEAT;
                     let mut state = lock(&self.feed.state);
                     state.frontier = time;
-                    self.broadcast(&mut state, message);
+                    if forward {
+                        let message: FeedMessage =
+                            json!({"type": "progress", "time": time}).to_string().into();
+                        self.broadcast(&mut state, message);
+                        self.updates_since_mark = false;
+                        self.last_mark = Instant::now();
+                    }
                     if state.clients.is_empty() {
                         drop(state);
                         if self.close_if_unused() {

@@ -17,7 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::arrow_ipc;
-use crate::core::{Core, now_millis, start_subscription, subscribe_sql};
+use crate::core::{Core, check_subscribe_statement, now_millis, start_subscription, subscribe_sql};
 use crate::metrics::Transport;
 use crate::proto::laaster_server::Laaster;
 use crate::proto::{self, subscribe_response::Event};
@@ -127,17 +127,26 @@ impl Laaster for LaasterService {
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let request = request.into_inner();
-        let target = match (request.view.trim(), request.query.trim()) {
-            (view, "") if !view.is_empty() => view.to_string(),
-            ("", query) if !query.is_empty() => query.to_string(),
+        let (target, sql) = match (
+            request.view.trim(),
+            request.query.trim(),
+            request.sql.trim(),
+        ) {
+            (view, "", "") if !view.is_empty() => (view, None),
+            ("", query, "") if !query.is_empty() => (query, None),
+            ("", "", sql) if !sql.is_empty() => (sql, Some(sql)),
             _ => {
                 return Err(Status::invalid_argument(
-                    "give exactly one of `view` and `query`",
+                    "give exactly one of `view`, `query` and `sql`",
                 ));
             }
         };
-        let sql = subscribe_sql(&target, request.snapshot.unwrap_or(true), request.as_of)
-            .map_err(|e| status_for(&e, None))?;
+        let sql = match sql {
+            Some(sql) => check_subscribe_statement(sql).map_err(|e| status_for(&e, Some(sql)))?,
+            None => subscribe_sql(target, request.snapshot.unwrap_or(true), request.as_of)
+                .map_err(|e| status_for(&e, None))?,
+        };
+        let target = target.to_string();
         let core = self.core.clone();
         let (sender, receiver) = mpsc::channel(64);
         // Start in the engine before answering, so setup errors become the RPC's status.

@@ -270,3 +270,130 @@ mod tests {
         assert!(json_row("{", &desc()).is_err());
     }
 }
+
+/// The SQL type a column's `type` name (as [`ScalarType`]'s `Display` writes it) stands
+/// for; composite types and unknown names come back as text. Clients use it to turn
+/// text values back into typed values.
+pub fn parse_type_name(name: &str) -> ScalarType {
+    let name = name.trim();
+    if let Some(element) = name.strip_suffix("[]") {
+        return ScalarType::Array(Box::new(parse_type_name(element)));
+    }
+    let (base, arguments) = match name.split_once('(') {
+        Some((base, rest)) => (base.trim(), rest.trim_end_matches(')')),
+        None => (name, ""),
+    };
+    let numbers: Vec<u32> = arguments
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    match base {
+        "boolean" => ScalarType::Bool,
+        "smallint" => ScalarType::Int16,
+        "integer" => ScalarType::Int32,
+        "bigint" => ScalarType::Int64,
+        "real" => ScalarType::Float32,
+        "double precision" => ScalarType::Float64,
+        "numeric" => ScalarType::Decimal {
+            precision: numbers.first().and_then(|&p| u8::try_from(p).ok()),
+            scale: numbers.get(1).and_then(|&s| u8::try_from(s).ok()),
+        },
+        "character varying" => ScalarType::VarChar {
+            max_length: numbers.first().copied(),
+        },
+        "bytea" => ScalarType::Bytea,
+        "date" => ScalarType::Date,
+        "time without time zone" => ScalarType::Time,
+        "timestamp without time zone" => ScalarType::Timestamp,
+        "timestamp with time zone" => ScalarType::TimestampTz,
+        "interval" => ScalarType::Interval,
+        "jsonb" => ScalarType::Jsonb,
+        _ => ScalarType::Text,
+    }
+}
+
+/// A protobuf row as typed datums of `types` (values that do not parse stay text).
+pub fn typed_row(row: &proto::Row, types: &[ScalarType]) -> Row {
+    Row::new(
+        row.values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| match &value.text {
+                None => Datum::Null,
+                Some(text) => {
+                    let text_datum = Datum::text(text);
+                    match types.get(i) {
+                        Some(ScalarType::Text) | None => text_datum,
+                        Some(typ) => cast_datum(&text_datum, typ).unwrap_or(text_datum),
+                    }
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A schema from protobuf columns.
+pub fn desc_from_columns(columns: &[proto::Column]) -> RelationDesc {
+    RelationDesc::new(
+        columns
+            .iter()
+            .map(|c| laaster_repr::Column {
+                name: c.name.clone(),
+                typ: laaster_repr::ColumnType::new(parse_type_name(&c.r#type), c.nullable),
+            })
+            .collect(),
+    )
+}
+
+/// A protobuf error as an engine error.
+pub fn error_from_proto(error: &proto::Error) -> ErrorResponse {
+    let mut response = ErrorResponse::new(&error.code, error.message.clone());
+    if !error.detail.is_empty() {
+        response = response.with_detail(error.detail.clone());
+    }
+    if !error.hint.is_empty() {
+        response = response.with_hint(error.hint.clone());
+    }
+    if error.line > 0 {
+        response = response.with_position(laaster_repr::Position {
+            line: error.line,
+            column: error.column,
+        });
+    }
+    response
+}
+
+#[cfg(test)]
+mod type_name_tests {
+    use super::*;
+
+    #[test]
+    fn type_names_round_trip() {
+        for typ in [
+            ScalarType::Bool,
+            ScalarType::Int16,
+            ScalarType::Int32,
+            ScalarType::Int64,
+            ScalarType::Float32,
+            ScalarType::Float64,
+            ScalarType::NUMERIC,
+            ScalarType::Decimal {
+                precision: Some(10),
+                scale: Some(2),
+            },
+            ScalarType::Text,
+            ScalarType::VarChar {
+                max_length: Some(5),
+            },
+            ScalarType::Date,
+            ScalarType::Time,
+            ScalarType::Timestamp,
+            ScalarType::TimestampTz,
+            ScalarType::Interval,
+            ScalarType::Jsonb,
+            ScalarType::Array(Box::new(ScalarType::Int32)),
+        ] {
+            assert_eq!(parse_type_name(&typ.to_string()), typ, "{typ}");
+        }
+    }
+}

@@ -427,7 +427,7 @@ async fn slow_feed_clients_are_resynced_with_a_fresh_snapshot() {
         .await
         .unwrap()
         .unwrap();
-    // Progress marks alone (one per tick) overflow a 4-message queue that nobody reads.
+    // Each ingest brings an update and a progress message: 20 overflow a queue of 4.
     for i in 0..10 {
         ingest(&mut client, "votes", &[vote(i, "A")]).await;
     }
