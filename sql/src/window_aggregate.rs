@@ -30,13 +30,13 @@ pub fn choose_window_aggregates(plan: Plan, catalog: &dyn Catalog) -> Plan {
             aggregates,
             global: false,
         } if aggregates.iter().all(supported) => {
+            // The tightest bound in the key (window_end itself when it is there).
             let window = windowed_source(&input, catalog).and_then(|found| {
-                group_key.iter().find_map(|column| {
-                    found
-                        .bounds
-                        .get(column)
-                        .map(|offset| (found.source, found.allowed_lateness, *column, *offset))
-                })
+                group_key
+                    .iter()
+                    .filter_map(|column| found.bounds.get(column).map(|offset| (*column, *offset)))
+                    .min_by_key(|(_, offset)| *offset)
+                    .map(|(column, offset)| (found.source, found.allowed_lateness, column, offset))
             });
             match window {
                 Some((source, allowed_lateness, window_end, end_offset)) => Plan::WindowAggregate {
