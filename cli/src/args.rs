@@ -32,6 +32,75 @@ pub enum RawCommand {
     Test(RawTestArgs),
     /// Write Nexmark events as JSON lines in the layout of Flink's ddl_kafka.sql.
     NexmarkGen(RawNexmarkGenArgs),
+    /// Run the server: gRPC, WebSocket change feeds, HTTP metrics and the console.
+    Serve(RawServeArgs),
+    /// Print the change feed of a view or query from a server.
+    Subscribe(RawSubscribeArgs),
+    /// Run one query on a server and print the rows.
+    Query(RawQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RawServeArgs {
+    /// gRPC address (default 127.0.0.1:6875; env LAASTER_GRPC_ADDR).
+    #[arg(long, value_name = "ADDR")]
+    pub grpc_addr: Option<std::net::SocketAddr>,
+    /// HTTP address (default 127.0.0.1:6876; env LAASTER_HTTP_ADDR).
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<std::net::SocketAddr>,
+    /// Timely worker threads (default: the number of cores; env LAASTER_WORKERS).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Option<u32>,
+    /// Where the catalog is kept (default ./laaster-data; env LAASTER_DATA_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A laaster.toml with any of these settings (flags and environment win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory served under /examples/ (default: the repository's examples/).
+    #[arg(long, value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// Messages queued per WebSocket client before it is resynced (default 256).
+    #[arg(long, value_name = "N")]
+    pub ws_buffer: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct RawSubscribeArgs {
+    /// A view name or a SELECT query.
+    #[arg(value_name = "VIEW_OR_QUERY")]
+    pub target: String,
+    /// The server's gRPC URL, e.g. http://127.0.0.1:6875.
+    #[arg(long, env = "LAASTER_SERVER", value_name = "URL")]
+    pub server: String,
+    /// Output format of the feed.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Skip the snapshot: only changes from now on.
+    #[arg(long)]
+    pub no_snapshot: bool,
+    /// Resume from this logical time (with --no-snapshot: continue a feed without gaps).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<u64>,
+    /// Stop after this many update rows.
+    #[arg(long, value_name = "N")]
+    pub max_events: Option<u64>,
+    /// Print every progress mark.
+    #[arg(long)]
+    pub progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RawQueryArgs {
+    /// The SELECT (or SHOW/EXPLAIN) to run.
+    #[arg(value_name = "SQL")]
+    pub sql: String,
+    /// The server's gRPC URL, e.g. http://127.0.0.1:6875.
+    #[arg(long, env = "LAASTER_SERVER", value_name = "URL")]
+    pub server: String,
+    /// Output format; `arrow` writes the Arrow IPC stream to stdout.
+    #[arg(long, value_enum, default_value_t = crate::remote::QueryFormat::Table)]
+    pub format: crate::remote::QueryFormat,
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +126,9 @@ pub struct RawSqlArgs {
     /// Print every progress mark of a SUBSCRIBE (also in csv/tsv).
     #[arg(long)]
     pub progress: bool,
+    /// Run against a `laaster serve` at this gRPC URL instead of an embedded engine.
+    #[arg(long, env = "LAASTER_SERVER", value_name = "URL")]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +193,24 @@ pub enum Command {
         options: SltOptions,
     },
     NexmarkGen(NexmarkGenConfig),
+    Serve(laaster_server::ConfigOverrides),
+    Subscribe(RemoteSubscribeConfig),
+    Query {
+        server: String,
+        sql: String,
+        format: crate::remote::QueryFormat,
+    },
+}
+
+/// Settings of `laaster subscribe`.
+#[derive(Debug)]
+pub struct RemoteSubscribeConfig {
+    pub server: String,
+    pub target: String,
+    pub snapshot: bool,
+    pub as_of: Option<u64>,
+    pub format: OutputFormat,
+    pub subscribe: SubscribeOptions,
 }
 
 /// Settings of `laaster nexmark-gen`.
@@ -142,6 +232,8 @@ pub struct SqlConfig {
     pub subscribe: SubscribeOptions,
     /// Where the REPL keeps its history; `None` when no home directory is known.
     pub history_path: Option<PathBuf>,
+    /// `--server`: run against this server instead of an embedded engine.
+    pub server: Option<String>,
 }
 
 /// Where `laaster sql` reads statements from.
@@ -203,10 +295,17 @@ where
 /// Builds the [`Config`] from the raw arguments. `matches` supplies the positions of
 /// repeated -e/-f arguments so that they run in the order given.
 pub fn resolve(raw: RawArgs, matches: &ArgMatches, env: &Environment<'_>) -> Config {
+    // The server logs what it does (listening, catalog replayed, feeds); other
+    // commands only warnings.
+    let default_filter = if matches!(raw.command, RawCommand::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     let log_filter = raw
         .log_level
         .or_else(|| (env.var)("RUST_LOG"))
-        .unwrap_or_else(|| "warn".to_string());
+        .unwrap_or_else(|| default_filter.to_string());
     let command = match raw.command {
         RawCommand::Sql(sql) => {
             let sub_matches = matches.subcommand_matches("sql");
@@ -221,6 +320,31 @@ pub fn resolve(raw: RawArgs, matches: &ArgMatches, env: &Environment<'_>) -> Con
             },
         },
         RawCommand::NexmarkGen(nexmark) => Command::NexmarkGen(resolve_nexmark_gen(nexmark)),
+        RawCommand::Serve(serve) => Command::Serve(laaster_server::ConfigOverrides {
+            config_file: serve.config,
+            grpc_addr: serve.grpc_addr,
+            http_addr: serve.http_addr,
+            workers: serve.workers.map(|n| n as usize),
+            data_dir: serve.data_dir,
+            static_dir: serve.static_dir,
+            ws_buffer: serve.ws_buffer,
+        }),
+        RawCommand::Subscribe(sub) => Command::Subscribe(RemoteSubscribeConfig {
+            server: sub.server,
+            target: sub.target,
+            snapshot: !sub.no_snapshot,
+            as_of: sub.as_of,
+            format: sub.format,
+            subscribe: SubscribeOptions {
+                max_events: sub.max_events,
+                all_progress: sub.progress,
+            },
+        }),
+        RawCommand::Query(query) => Command::Query {
+            server: query.server,
+            sql: query.sql,
+            format: query.format,
+        },
     };
     Config {
         log_filter,
@@ -256,6 +380,7 @@ fn resolve_sql(raw: RawSqlArgs, matches: Option<&ArgMatches>, env: &Environment<
             all_progress: raw.progress,
         },
         history_path,
+        server: raw.server,
     }
 }
 

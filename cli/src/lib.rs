@@ -19,6 +19,7 @@
 pub mod args;
 pub mod format;
 pub mod nexmark;
+pub mod remote;
 pub mod repl;
 pub mod script;
 pub mod slt;
@@ -66,6 +67,50 @@ pub fn run(config: Config) -> ExitCode {
             }
         }
         Command::NexmarkGen(nexmark) => nexmark::run_nexmark_gen(&nexmark),
+        Command::Serve(overrides) => run_serve(&overrides),
+        Command::Subscribe(sub) => remote::run_subscribe(
+            &sub.server,
+            &sub.target,
+            sub.snapshot,
+            sub.as_of,
+            sub.format,
+            sub.subscribe,
+        ),
+        Command::Query {
+            server,
+            sql,
+            format,
+        } => remote::run_query(&server, &sql, format),
+    }
+}
+
+/// `laaster serve`: resolves the settings (flags over environment over laaster.toml)
+/// and runs the server until SIGINT/SIGTERM.
+pub fn run_serve(overrides: &laaster_server::ConfigOverrides) -> ExitCode {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let config = match laaster_server::ServerConfig::resolve(overrides, env) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("laaster serve: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("laaster serve: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(laaster_server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("laaster serve: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -90,6 +135,18 @@ pub fn run_sql(config: SqlConfig) -> ExitCode {
     if let Err(err) = subscribe::install_interrupt_handler(interactive) {
         eprintln!("laaster: cannot install the Ctrl-C handler: {err}");
     }
+    if let Some(url) = &config.server {
+        let remote = match remote::RemoteSession::connect(url) {
+            Ok(remote) => remote,
+            Err(err) => {
+                eprintln!("{}", err.render(None));
+                return ExitCode::FAILURE;
+            }
+        };
+        let backend = script::Backend::Remote(remote);
+        let runner = SqlRunner::with_backend(backend, config.format, config.subscribe);
+        return run_input(runner, &config);
+    }
     let engine = match Engine::start(config.engine.clone()) {
         Ok(engine) => engine,
         Err(err) => {
@@ -98,8 +155,13 @@ pub fn run_sql(config: SqlConfig) -> ExitCode {
         }
     };
     let runner = SqlRunner::new(engine.session(), config.format, config.subscribe);
-    match config.input {
-        SqlInput::Interactive => repl::run(runner, config.history_path),
+    run_input(runner, &config)
+}
+
+/// Runs the REPL or the scripts of `config` on `runner`.
+fn run_input(runner: SqlRunner, config: &SqlConfig) -> ExitCode {
+    match &config.input {
+        SqlInput::Interactive => repl::run(runner, config.history_path.clone()),
         SqlInput::Stdin => {
             let mut script = String::new();
             if let Err(err) = io::stdin().read_to_string(&mut script) {

@@ -11,9 +11,26 @@ use crate::format::{self, OutputFormat};
 use crate::statements::split_statements;
 use crate::subscribe::{self, FeedEnd, FeedError};
 
+/// Where statements run: an embedded engine's session, or a server over gRPC
+/// (`--server`).
+pub enum Backend {
+    Embedded(Session),
+    Remote(crate::remote::RemoteSession),
+}
+
+impl Backend {
+    /// Runs statements and returns their results (SUBSCRIBE only when embedded).
+    pub fn execute(&mut self, sql: &str) -> Result<Vec<ExecuteResult>, ErrorResponse> {
+        match self {
+            Backend::Embedded(session) => session.execute(sql),
+            Backend::Remote(remote) => remote.execute(sql),
+        }
+    }
+}
+
 /// A session plus the output settings the user chose.
 pub struct SqlRunner {
-    pub session: Session,
+    pub session: Backend,
     pub format: OutputFormat,
     pub subscribe: SubscribeOptions,
     /// Print `Time: 1.234 ms` after each statement (`\timing`).
@@ -56,6 +73,15 @@ pub enum ScriptError {
 
 impl SqlRunner {
     pub fn new(session: Session, format: OutputFormat, subscribe: SubscribeOptions) -> Self {
+        Self::with_backend(Backend::Embedded(session), format, subscribe)
+    }
+
+    /// A runner over any backend (the remote one for `--server`).
+    pub fn with_backend(
+        session: Backend,
+        format: OutputFormat,
+        subscribe: SubscribeOptions,
+    ) -> Self {
         SqlRunner {
             session,
             format,
@@ -71,8 +97,24 @@ impl SqlRunner {
         out: &mut dyn Write,
     ) -> Result<StatementOutcome, StatementError> {
         let started = Instant::now();
-        let results = self.session.execute(sql).map_err(StatementError::Engine)?;
         let mut outcome = StatementOutcome::default();
+        if let Backend::Remote(remote) = &mut self.session
+            && crate::remote::is_subscribe(sql)
+        {
+            let request = laaster_server::proto::SubscribeRequest {
+                sql: sql.to_string(),
+                ..Default::default()
+            };
+            match remote.subscribe(request, self.format, self.subscribe, out) {
+                Ok(FeedEnd::Interrupted) => outcome.interrupted = true,
+                Ok(FeedEnd::MaxEvents | FeedEnd::Closed) => {}
+                Err(FeedError::Engine(err)) => return Err(StatementError::Engine(err)),
+                Err(FeedError::Io(err)) => return Err(StatementError::Io(err)),
+            }
+            out.flush()?;
+            return Ok(outcome);
+        }
+        let results = self.session.execute(sql).map_err(StatementError::Engine)?;
         for result in results {
             match result {
                 ExecuteResult::Command { tag } => {

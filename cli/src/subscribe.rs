@@ -100,8 +100,28 @@ pub fn stream(
     options: SubscribeOptions,
     out: &mut dyn Write,
 ) -> Result<FeedEnd, FeedError> {
+    let desc = feed.desc.clone();
+    stream_events(
+        &desc,
+        |timeout| feed.recv_timeout(timeout).map_err(|_| ()),
+        format,
+        options,
+        out,
+    )
+}
+
+/// [`stream`] over any source of events: `next_event(timeout)` waits up to `timeout`
+/// and gives `Ok(None)` on timeout, `Err(())` once the feed has ended. The remote
+/// client (`--server`) feeds gRPC events through it.
+pub fn stream_events(
+    desc: &RelationDesc,
+    mut next_event: impl FnMut(Duration) -> Result<Option<SubscribeEvent>, ()>,
+    format: OutputFormat,
+    options: SubscribeOptions,
+    out: &mut dyn Write,
+) -> Result<FeedEnd, FeedError> {
     let _catch = CatchInterrupts::new();
-    let printer = FeedPrinter::new(&feed.desc, format);
+    let printer = FeedPrinter::new(desc, format);
     printer.write_header(out)?;
     out.flush()?;
     let mut printed: u64 = 0;
@@ -110,10 +130,10 @@ pub fn stream(
         if interrupted() {
             return Ok(FeedEnd::Interrupted);
         }
-        let event = match feed.recv_timeout(POLL_INTERVAL) {
+        let event = match next_event(POLL_INTERVAL) {
             Ok(Some(event)) => event,
             Ok(None) => continue,
-            Err(_) => return Ok(FeedEnd::Closed),
+            Err(()) => return Ok(FeedEnd::Closed),
         };
         match event {
             SubscribeEvent::Updates(updates) => {
