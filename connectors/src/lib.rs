@@ -24,5 +24,6 @@
 pub mod api;
 pub mod datagen;
 pub mod format;
+pub mod nats;
 pub mod nexmark;
 pub mod redis;
