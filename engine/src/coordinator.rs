@@ -305,6 +305,8 @@ pub(crate) struct Coordinator {
     pub subscribes: HashMap<u64, SubscribeState>,
     /// Source tables and how far their readers have got.
     pub sources: HashMap<laaster_repr::plan::GlobalId, SourceProgress>,
+    /// Sink tables and the dataflows writing into them.
+    pub sinks: crate::sink::SinkRegistry,
     pub next_request_id: u64,
     pub requests: Sender<Request>,
     peeks: BTreeMap<u64, PeekState>,
@@ -334,6 +336,7 @@ impl Coordinator {
             written_upper: frontier,
             subscribes: HashMap::new(),
             sources: HashMap::new(),
+            sinks: crate::sink::SinkRegistry::default(),
             next_request_id: 1,
             requests,
             peeks: BTreeMap::new(),

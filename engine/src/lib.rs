@@ -56,6 +56,7 @@ mod constant;
 mod coordinator;
 mod result;
 mod sequence;
+mod sink;
 mod subscribe;
 
 pub use coordinator::{Engine, EngineConfig, Session, SourceStatus};

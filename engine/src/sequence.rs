@@ -80,6 +80,11 @@ impl Sequencer<'_> {
                 Ok(command("CREATE TABLE"))
             }
             StatementPlan::CreateSource(source) => self.create_source(source, sql),
+            StatementPlan::CreateSink(sink) => self.create_sink(sink, sql),
+            StatementPlan::InsertIntoSink { sink, query, uses } => {
+                self.insert_into_sink(sink, query, uses)
+            }
+            StatementPlan::ShowSinks => Ok(self.show_sinks()),
             StatementPlan::CreateView {
                 name,
                 materialized,
@@ -325,7 +330,7 @@ impl Sequencer<'_> {
 
     /// Expects reports from the readers `consumer`'s dataflow runs for the streamed
     /// sources `plan` reads.
-    fn add_consumer(&mut self, plan: &laaster_repr::plan::Plan, consumer: SourceConsumer) {
+    pub(crate) fn add_consumer(&mut self, plan: &laaster_repr::plan::Plan, consumer: SourceConsumer) {
         let workers = self.coordinator.workers.commands.len();
         for id in self.streamed_sources(plan) {
             if let Some(progress) = self.coordinator.sources.get_mut(&id) {
@@ -377,7 +382,7 @@ impl Sequencer<'_> {
         Ok(count)
     }
 
-    fn exists(&self, name: &str, if_not_exists: bool) -> Result<bool, ErrorResponse> {
+    pub(crate) fn exists(&self, name: &str, if_not_exists: bool) -> Result<bool, ErrorResponse> {
         match self.coordinator.catalog.get(name) {
             Some(_) if if_not_exists => Ok(true),
             Some(_) => Err(ErrorResponse::new(
@@ -554,7 +559,7 @@ impl Sequencer<'_> {
             ItemKind::Table => "DROP TABLE",
             ItemKind::View => "DROP VIEW",
             ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
-            ItemKind::Source => "DROP TABLE",
+            ItemKind::Source | ItemKind::Sink => "DROP TABLE",
         };
         // Everything that depends on the dropped items, transitively.
         let mut doomed: BTreeSet<GlobalId> = ids.iter().copied().collect();
@@ -606,6 +611,7 @@ impl Sequencer<'_> {
     }
 
     fn drop_item(&mut self, id: GlobalId) {
+        self.drop_sink(id);
         self.coordinator.sources.remove(&id);
         self.coordinator.forget_consumer(SourceConsumer::View(id));
         self.coordinator.forget_consumer(SourceConsumer::Table(id));

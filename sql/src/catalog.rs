@@ -40,6 +40,10 @@ pub enum ItemKind {
     /// A source table: append-only rows from a connector (`WITH ('connector' = ...)`);
     /// INSERT/UPDATE/DELETE are refused.
     Source,
+    /// A sink table (`WITH ('connector' = 'blackhole' | 'print')`): rows go out through
+    /// its connector; `INSERT INTO sink SELECT ...` starts a continuous dataflow into it.
+    /// It cannot be read.
+    Sink,
 }
 
 impl ItemKind {
@@ -50,6 +54,7 @@ impl ItemKind {
             ItemKind::View => "view",
             ItemKind::MaterializedView => "materialized view",
             ItemKind::Source => "source table",
+            ItemKind::Sink => "sink table",
         }
     }
 }

@@ -81,6 +81,8 @@ pub enum ShowStatement {
     Create { kind: ItemKind, name: String },
     /// `SHOW SOURCES`: source tables with their progress, watermark and late rows.
     Sources,
+    /// `SHOW SINKS`: sink tables with the rows written to them.
+    Sinks,
 }
 
 /// A statement and its own text (without the terminating semicolon, trimmed).
@@ -453,6 +455,12 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
             parser.advance_token();
             return Ok(Statement::Show(ShowStatement::Sources));
         }
+        if matches!(form, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("SINKS"))
+        {
+            parser.advance_token();
+            parser.advance_token();
+            return Ok(Statement::Show(ShowStatement::Sinks));
+        }
     }
     Ok(Statement::Sql(Box::new(parser.parse_statement()?)))
 }
@@ -766,6 +774,7 @@ impl fmt::Display for ShowStatement {
         match self {
             ShowStatement::Tables => f.write_str("SHOW TABLES"),
             ShowStatement::Sources => f.write_str("SHOW SOURCES"),
+            ShowStatement::Sinks => f.write_str("SHOW SINKS"),
             ShowStatement::Views { materialized } => {
                 let materialized = if *materialized { "MATERIALIZED " } else { "" };
                 write!(f, "SHOW {materialized}VIEWS")

@@ -36,6 +36,16 @@ pub enum StatementPlan {
     },
     /// `CREATE TABLE name (...) WITH ('connector' = ...)`: a table fed by a connector.
     CreateSource(CreateSourcePlan),
+    /// `CREATE TABLE name (...) WITH ('connector' = 'blackhole' | 'print')`: a sink table.
+    CreateSink(CreateSinkPlan),
+    /// `INSERT INTO sink SELECT ...`: a continuous dataflow writing every change of
+    /// `query` (already in the sink's column order and types) to the sink `sink`.
+    InsertIntoSink {
+        sink: GlobalId,
+        query: QueryPlan,
+        /// The catalog items the query reads (they cannot be dropped while it runs).
+        uses: Vec<GlobalId>,
+    },
     CreateView {
         name: String,
         materialized: bool,
@@ -87,6 +97,8 @@ pub enum StatementPlan {
     ShowTables,
     /// Source tables: rows produced, late rows dropped, watermark, whether exhausted.
     ShowSources,
+    /// Sink tables: connector, rows inserted and retracted, errors, running dataflows.
+    ShowSinks,
     ShowViews,
     ShowColumns {
         id: GlobalId,
@@ -98,6 +110,19 @@ pub enum StatementPlan {
     Explain {
         text: String,
     },
+}
+
+/// A sink table: where the changes of `INSERT INTO name SELECT ...` go.
+#[derive(Clone, Debug)]
+pub struct CreateSinkPlan {
+    pub name: String,
+    pub desc: RelationDesc,
+    /// `blackhole` or `print`.
+    pub connector: String,
+    /// The connector's options (for `print`: `print-identifier`, `standard-error`).
+    pub options: Vec<(String, String)>,
+    pub if_not_exists: bool,
+    pub create_sql: String,
 }
 
 /// A source table: the connector produces the first `physical_arity` columns; computed

@@ -13,6 +13,7 @@
 
 mod ddl;
 mod dml;
+mod sink;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -121,6 +122,7 @@ fn plan_show(catalog: &dyn Catalog, show: &ShowStatement) -> Result<StatementPla
     match show {
         ShowStatement::Tables => Ok(StatementPlan::ShowTables),
         ShowStatement::Sources => Ok(StatementPlan::ShowSources),
+        ShowStatement::Sinks => Ok(StatementPlan::ShowSinks),
         ShowStatement::Views { .. } => Ok(StatementPlan::ShowViews),
         ShowStatement::Columns { name } => Ok(StatementPlan::ShowColumns {
             id: resolve_item(catalog, name)?.id,
@@ -178,7 +180,8 @@ fn plan_drop(
 /// Whether an item of kind `actual` answers to `DROP`/`SHOW CREATE` of kind `named`:
 /// source tables are tables there (`DROP TABLE`, `SHOW CREATE TABLE`).
 fn kind_matches(actual: ItemKind, named: ItemKind) -> bool {
-    actual == named || (actual == ItemKind::Source && named == ItemKind::Table)
+    actual == named
+        || (matches!(actual, ItemKind::Source | ItemKind::Sink) && named == ItemKind::Table)
 }
 
 /// Postgres: `table "x" does not exist` (42P01).
@@ -209,7 +212,7 @@ fn drop_wrong_kind(item: &CatalogItem, expected: ItemKind) -> PlanError {
         .with_hint(format!(
             "Use DROP {} to remove a {actual}.",
             match item.kind {
-                ItemKind::Source => "TABLE".to_string(),
+                ItemKind::Source | ItemKind::Sink => "TABLE".to_string(),
                 other => other.name().to_uppercase(),
             }
         )),

@@ -32,6 +32,13 @@ pub enum Command {
         plan: Arc<Plan>,
         as_of: Timestamp,
     },
+    /// Install a sink dataflow (`INSERT INTO sink SELECT ...`): `plan`'s changes flow
+    /// into the sink `spec` describes, continuously, until `Drop { id }`.
+    CreateSink {
+        id: GlobalId,
+        plan: Arc<Plan>,
+        spec: Arc<crate::sink::SinkSpec>,
+    },
     /// Append updates to a table at `time` (at or after the last `AdvanceTime`). Each
     /// worker inserts the rows whose position modulo the worker count is its index.
     Insert {

@@ -16,6 +16,7 @@
 
 pub mod command;
 pub mod render;
+pub mod sink;
 pub mod source;
 pub mod worker;
 

@@ -201,6 +201,8 @@ struct WorkerState {
     readers: Vec<StreamReader>,
     input_time: Timestamp,
     responses: Sender<Response>,
+    /// Sink dataflows (`INSERT INTO sink SELECT`) by id, with their dataflow index.
+    sinks: BTreeMap<GlobalId, usize>,
 }
 
 /// The worker's step loop. Returns when the coordinator sends `Shutdown` or goes away.
@@ -215,6 +217,7 @@ pub fn run_worker(worker: &mut Worker, commands: Receiver<Command>, responses: S
         readers: Vec::new(),
         input_time: 0,
         responses,
+        sinks: BTreeMap::new(),
     };
     loop {
         loop {
@@ -313,6 +316,18 @@ impl WorkerState {
                     },
                 );
             }
+            Command::CreateSink { id, plan, spec } => {
+                let dataflow = worker.next_dataflow_index();
+                let imports = self.imports(&plan);
+                let mut streamed = self.streamed_inputs(&plan);
+                let (index, peers) = (self.index, worker.peers());
+                worker.dataflow_named(&format!("sink {}", spec.name), |scope| {
+                    let rendered = render_with_imports(scope, imports, &mut streamed, &plan);
+                    crate::sink::render_sink(rendered, &spec, index, peers);
+                });
+                self.start_readers(SourceConsumer::View(id), streamed, peers);
+                self.sinks.insert(id, dataflow);
+            }
             Command::Insert { id, updates, time } => {
                 if let Some(input) = self.inputs.get_mut(&id) {
                     let time = time.max(*input.time());
@@ -374,6 +389,9 @@ impl WorkerState {
                 if let Some(collection) = self.collections.remove(&id)
                     && let Some(dataflow) = collection.dataflow
                 {
+                    worker.drop_dataflow(dataflow);
+                }
+                if let Some(dataflow) = self.sinks.remove(&id) {
                     worker.drop_dataflow(dataflow);
                 }
             }

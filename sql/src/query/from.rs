@@ -178,6 +178,16 @@ impl Planner<'_> {
                     scope,
                 })
             }
+            (ItemKind::Sink, _) => Err(PlanError::Response(
+                laaster_repr::ErrorResponse::new(
+                    "42809",
+                    format!("cannot read sink table \"{name}\""),
+                )
+                .with_detail("A sink table keeps no rows; its changes go to its connector.")
+                .with_hint(
+                    "Read the query you insert into it instead, or create a materialized view over that query.",
+                ),
+            )),
             _ => Ok(Rel {
                 plan: LogicalPlan::Get {
                     id: item.id,

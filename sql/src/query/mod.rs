@@ -98,7 +98,9 @@ pub(crate) fn plan_logical(
     }
     let arity = planned.visible;
     let rel = planned.into_rel();
-    proctime::check_proctime(&rel.plan, catalog)?;
+    if qctx == QueryContext::Maintained {
+        proctime::check_proctime(&rel.plan, catalog)?;
+    }
     Ok(LogicalQuery {
         plan: rel.plan,
         desc,

@@ -82,6 +82,15 @@ fn resolve_table<'a>(
             "42809",
             format!("cannot change materialized view \"{}\"", item.name),
         )),
+        ItemKind::Sink if matches!(kind, DmlKind::Insert) => Ok(item),
+        ItemKind::Sink => Err(PlanError::Response(
+            laaster_repr::ErrorResponse::new(
+                "42809",
+                format!("cannot {} sink table \"{}\"", kind.verb(), item.name),
+            )
+            .with_detail("A sink table keeps no rows; its changes go to its connector.")
+            .with_hint("INSERT INTO it SELECT ... to stream a query's changes into it."),
+        )),
         ItemKind::Source => Err(PlanError::Response(
             laaster_repr::ErrorResponse::new(
                 "42809",
@@ -337,7 +346,7 @@ pub(super) fn plan_insert(
         // take their defaults, as in Postgres.
         let width = match values_only(query) {
             Some(values) => values.rows.first().map_or(0, |row| row.content.len()),
-            None => plan_query(catalog, query, ctx, QueryContext::Write)?
+            None => plan_query(catalog, query, ctx, write_context(table))?
                 .desc
                 .arity(),
         };
@@ -392,6 +401,21 @@ pub(super) fn plan_insert(
     let mfp = MapFilterProject::identity(input_arity)
         .map(expressions)
         .project((input_arity..input_arity + arity).collect());
+    if table.kind == ItemKind::Sink {
+        let plan = Plan::Mfp {
+            input: Box::new(source.query.plan),
+            mfp,
+        };
+        return Ok(StatementPlan::InsertIntoSink {
+            sink: table.id,
+            uses: plan.imports(),
+            query: QueryPlan {
+                plan,
+                desc: table.desc.clone(),
+                finishing: identity_finishing(arity),
+            },
+        });
+    }
     Ok(StatementPlan::Insert {
         table: table.id,
         source: QueryPlan {
@@ -403,6 +427,16 @@ pub(super) fn plan_insert(
             finishing: identity_finishing(arity),
         },
     })
+}
+
+/// How an INSERT's source query is planned: evaluated once for a table, maintained
+/// (continuously, so `now()` is refused) for a sink table.
+fn write_context(table: &CatalogItem) -> QueryContext {
+    if table.kind == ItemKind::Sink {
+        QueryContext::Maintained
+    } else {
+        QueryContext::Write
+    }
 }
 
 fn identity_finishing(arity: usize) -> RowSetFinishing {
@@ -593,7 +627,7 @@ fn plan_query_source(
     table: &CatalogItem,
     ctx: &PlanContext,
 ) -> Result<InsertSource, PlanError> {
-    let planned = plan_query(catalog, query, ctx, QueryContext::Write)?;
+    let planned = plan_query(catalog, query, ctx, write_context(table))?;
     arity_error(planned.desc.arity(), targets.len())?;
     let untyped = untyped_select_items(query);
     let mut columns = vec![None; table.desc.arity()];

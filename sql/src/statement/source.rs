@@ -77,15 +77,6 @@ pub(super) fn plan_create_source(
     ctx: &PlanContext,
 ) -> Result<StatementPlan, PlanError> {
     let (connector, options) = connector_options(with)?;
-    if connector == "blackhole" {
-        return Err(PlanError::Unsupported {
-            feature: "blackhole sink tables".into(),
-            hint: Some(
-                "Sink tables ('connector' = 'blackhole', ...) are not implemented yet; create a materialized view over the query instead."
-                    .into(),
-            ),
-        });
-    }
     if let Some(constraint) = create.constraints.first() {
         return Err(PlanError::Unsupported {
             feature: format!("constraints on a source table ({constraint})"),
@@ -178,6 +169,18 @@ pub(super) fn plan_create_source(
         Some((ident, expr)) => Some(plan_watermark(catalog, &name, &desc, &ident, &expr, ctx)?),
     };
 
+    if super::sink::is_sink_connector(&connector) {
+        return super::sink::plan_create_sink(super::sink::SinkTable {
+            name,
+            desc,
+            physical_arity: physical.len(),
+            has_watermark: watermark.is_some(),
+            connector,
+            options,
+            if_not_exists: create.if_not_exists,
+            create_sql: create_sql.to_string(),
+        });
+    }
     Ok(StatementPlan::CreateSource(CreateSourcePlan {
         name,
         desc,
