@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod datagen;
+pub mod file;
 pub mod format;
 pub mod nats;
 pub mod nexmark;
