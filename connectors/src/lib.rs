@@ -28,3 +28,4 @@ pub mod format;
 pub mod nats;
 pub mod nexmark;
 pub mod redis;
+pub mod registry;

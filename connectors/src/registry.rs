@@ -1,0 +1,506 @@
+//! The one list of external connectors, and their typed options.
+//!
+//! [`external_source`] and [`external_sink`] turn a `WITH (...)` option list into a
+//! checked configuration, or an [`OptionError`] naming the option, why, and what would
+//! work. Every option must be known to the connector or its format: a misspelled key is
+//! refused at `CREATE` time with the closest known key. The built-in generators
+//! (`nexmark`, `datagen`) and `blackhole`/`print` are the engine's own and are not listed
+//! here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use laaster_repr::RelationDesc;
+
+use crate::api::{ConnectorError, OnError, SinkConfig, SinkWriter, SourceConfig, SourceReader};
+use crate::file::{FileReader, FileSourceOptions, FileWriter, parse_size};
+use crate::format::{Format, OptionError};
+use crate::nats::{NatsOptions, NatsReader, NatsWriter};
+use crate::redis::{StreamReader, StreamSourceOptions, StreamWriter, UpsertWriter};
+
+/// Every external connector: name, whether it is a source, a sink, and its options.
+pub const CONNECTORS: &[(&str, bool, bool, &str)] = &[
+    (
+        "redis-streams",
+        true,
+        true,
+        "url, stream, group, consumer, field, scan.startup.mode",
+    ),
+    ("redis", false, true, "url, hash | key.prefix, key.columns"),
+    (
+        "nats-jetstream",
+        true,
+        true,
+        "url, stream, subject, consumer, scan.startup.mode",
+    ),
+    (
+        "filesystem",
+        true,
+        true,
+        "path, source.monitor-interval, sink.rolling-policy.file-size",
+    ),
+];
+
+/// A checked source definition.
+#[derive(Clone, Debug)]
+pub struct SourceDef {
+    pub config: Arc<dyn SourceConfig>,
+    pub format: Format,
+    pub on_error: OnError,
+}
+
+/// A checked sink definition.
+#[derive(Clone, Debug)]
+pub struct SinkDef {
+    pub config: Arc<dyn SinkConfig>,
+}
+
+/// The options given, with a record of which were used.
+struct Options<'a> {
+    connector: &'a str,
+    given: &'a [(String, String)],
+    used: Vec<String>,
+}
+
+impl<'a> Options<'a> {
+    fn new(connector: &'a str, given: &'a [(String, String)]) -> Options<'a> {
+        Options {
+            connector,
+            given,
+            used: vec!["connector".into()],
+        }
+    }
+
+    fn get(&mut self, key: &str) -> Option<String> {
+        self.used.push(key.to_string());
+        self.given
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn get_or(&mut self, key: &str, default: &str) -> String {
+        self.get(key).unwrap_or_else(|| default.to_string())
+    }
+
+    fn require(&mut self, key: &str, example: &str) -> Result<String, OptionError> {
+        self.get(key).ok_or_else(|| OptionError {
+            message: format!("connector '{}' needs option '{key}'", self.connector),
+            hint: format!("add '{key}' = '{example}'"),
+        })
+    }
+
+    fn startup_earliest(&mut self) -> Result<bool, OptionError> {
+        match self
+            .get_or("scan.startup.mode", "earliest")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "earliest" | "earliest-offset" => Ok(true),
+            "latest" | "latest-offset" => Ok(false),
+            other => Err(OptionError {
+                message: format!(
+                    "option 'scan.startup.mode' must be 'earliest' or 'latest', not '{other}'"
+                ),
+                hint: "'earliest' reads what is already there; 'latest' only what arrives later"
+                    .into(),
+            }),
+        }
+    }
+
+    /// The format (if the connector takes one) and a check that nothing else was given.
+    fn finish(
+        mut self,
+        columns: &RelationDesc,
+        format_default: Option<&str>,
+    ) -> Result<Format, OptionError> {
+        let format = match (
+            self.given.iter().any(|(k, _)| k == "format"),
+            format_default,
+        ) {
+            (true, _) => Format::from_options("format", self.given, columns)?,
+            (false, Some(default)) => Format::from_options(
+                "format",
+                &[("format".to_string(), default.to_string())],
+                columns,
+            )?,
+            (false, None) => Format::from_options("format", self.given, columns)?,
+        };
+        self.used.push("on-error".into());
+        let known: Vec<String> = self.used.clone();
+        for (key, _) in self.given {
+            if known.contains(key) || Format::is_format_option("format", key) {
+                continue;
+            }
+            let best = known
+                .iter()
+                .map(|k| (strsim::levenshtein(k, key), k))
+                .min()
+                .filter(|(d, _)| *d <= 3);
+            return Err(OptionError {
+                message: format!("unknown option '{key}' for connector '{}'", self.connector),
+                hint: match best {
+                    Some((_, k)) => format!("perhaps you meant '{k}'"),
+                    None => format!("options of '{}': {}", self.connector, known[1..].join(", ")),
+                },
+            });
+        }
+        Ok(format)
+    }
+}
+
+fn on_error(options: &[(String, String)]) -> Result<OnError, OptionError> {
+    match options.iter().find(|(k, _)| k == "on-error") {
+        None => Ok(OnError::default()),
+        Some((_, v)) => OnError::parse(v).map_err(|e| OptionError {
+            message: e.message,
+            hint: e.hint.unwrap_or_default(),
+        }),
+    }
+}
+
+fn duration(key: &str, text: &str) -> Result<Duration, OptionError> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| OptionError {
+        message: format!(
+            "option '{key}' must be a duration such as '1 s' or '500 ms', not '{text}'"
+        ),
+        hint: format!("write '{key}' = '1 s'"),
+    })?;
+    match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" => Ok(Duration::from_millis(number)),
+        "" | "s" | "sec" | "second" | "seconds" => Ok(Duration::from_secs(number)),
+        "min" | "minute" | "minutes" => Ok(Duration::from_secs(number * 60)),
+        other => Err(OptionError {
+            message: format!("option '{key}': unknown unit '{other}'"),
+            hint: "units: ms, s, min".into(),
+        }),
+    }
+}
+
+#[derive(Debug)]
+struct RedisStreamsSource(StreamSourceOptions);
+
+impl SourceConfig for RedisStreamsSource {
+    fn open(&self, split: usize, _splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        Ok(Box::new(StreamReader::open(&self.0, split)?))
+    }
+}
+
+#[derive(Debug)]
+struct NatsSource(NatsOptions);
+
+impl SourceConfig for NatsSource {
+    fn open(&self, _split: usize, _splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        Ok(Box::new(NatsReader::open(&self.0)?))
+    }
+}
+
+#[derive(Debug)]
+struct FileSource(FileSourceOptions);
+
+impl SourceConfig for FileSource {
+    fn open(&self, split: usize, splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        Ok(Box::new(FileReader::open(&self.0, split, splits)?))
+    }
+}
+
+/// The source definition for `options` if `connector` is an external source; `None`
+/// for connectors this registry does not know (the engine's own, or unknown ones).
+pub fn external_source(
+    connector: &str,
+    options: &[(String, String)],
+    columns: &RelationDesc,
+) -> Result<Option<SourceDef>, OptionError> {
+    let mut o = Options::new(connector, options);
+    let config: Arc<dyn SourceConfig> = match connector {
+        "redis-streams" => {
+            let stream = o.require("stream", "votes")?;
+            Arc::new(RedisStreamsSource(StreamSourceOptions {
+                url: o.get_or("url", "redis://127.0.0.1:6379"),
+                stream,
+                group: o.get_or("group", "laaster"),
+                consumer: o.get_or("consumer", "laaster"),
+                field: o.get_or("field", "data"),
+                from_earliest: o.startup_earliest()?,
+            }))
+        }
+        "nats-jetstream" => {
+            let stream = o.require("stream", "VOTES")?;
+            let subject = o.require("subject", "votes.>")?;
+            Arc::new(NatsSource(NatsOptions {
+                url: o.get_or("url", "nats://127.0.0.1:4222"),
+                stream,
+                subject,
+                consumer: o.get_or("consumer", "laaster"),
+                from_earliest: o.startup_earliest()?,
+            }))
+        }
+        "filesystem" => {
+            let path = o.require("path", "/data/events/*.jsonl")?;
+            let monitor_interval = match o.get("source.monitor-interval") {
+                Some(text) => Some(duration("source.monitor-interval", &text)?),
+                None => None,
+            };
+            Arc::new(FileSource(FileSourceOptions {
+                path,
+                monitor_interval,
+            }))
+        }
+        _ => return Ok(None),
+    };
+    let format = o.finish(columns, None)?;
+    Ok(Some(SourceDef {
+        config,
+        format,
+        on_error: on_error(options)?,
+    }))
+}
+
+#[derive(Debug)]
+enum SinkKind {
+    RedisStream {
+        url: String,
+        stream: String,
+        field: String,
+    },
+    RedisUpsert {
+        url: String,
+        hash: Option<String>,
+        prefix: String,
+        key_columns: Vec<usize>,
+    },
+    Nats(NatsOptions),
+    File {
+        path: String,
+        extension: String,
+        max_bytes: u64,
+        retractions: bool,
+    },
+}
+
+#[derive(Debug)]
+struct ExternalSink {
+    kind: SinkKind,
+    format: Format,
+    columns: RelationDesc,
+}
+
+impl SinkConfig for ExternalSink {
+    fn open(&self, worker: usize, _workers: usize) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        let encoder = self.format.encoder(&self.columns);
+        Ok(match &self.kind {
+            SinkKind::RedisStream { url, stream, field } => {
+                Box::new(StreamWriter::open(url, stream, field, encoder)?)
+            }
+            SinkKind::RedisUpsert {
+                url,
+                hash,
+                prefix,
+                key_columns,
+            } => Box::new(UpsertWriter::open(
+                url,
+                hash.clone(),
+                prefix.clone(),
+                key_columns.clone(),
+                encoder,
+            )?),
+            SinkKind::Nats(options) => Box::new(NatsWriter::open(options, encoder)?),
+            SinkKind::File {
+                path,
+                extension,
+                max_bytes,
+                retractions,
+            } => Box::new(FileWriter::open(
+                path,
+                worker,
+                extension,
+                *max_bytes,
+                *retractions,
+                encoder,
+            )?),
+        })
+    }
+}
+
+/// The sink definition for `options` if `connector` is an external sink.
+pub fn external_sink(
+    connector: &str,
+    options: &[(String, String)],
+    columns: &RelationDesc,
+) -> Result<Option<SinkDef>, OptionError> {
+    let mut o = Options::new(connector, options);
+    let kind = match connector {
+        "redis-streams" => SinkKind::RedisStream {
+            url: o.get_or("url", "redis://127.0.0.1:6379"),
+            stream: o.require("stream", "tally-changes")?,
+            field: o.get_or("field", "data"),
+        },
+        "redis" => {
+            let keys = o.require("key.columns", "contestant")?;
+            let mut key_columns = Vec::new();
+            for name in keys.split(',').map(str::trim) {
+                let Some(index) = columns.index_of(name) else {
+                    return Err(OptionError {
+                        message: format!(
+                            "'key.columns' names '{name}', which is not a column of the sink"
+                        ),
+                        hint: format!(
+                            "columns: {}",
+                            columns.names().collect::<Vec<_>>().join(", ")
+                        ),
+                    });
+                };
+                key_columns.push(index);
+            }
+            let hash = o.get("hash");
+            let prefix = o.get_or("key.prefix", "");
+            if hash.is_none() && prefix.is_empty() {
+                return Err(OptionError {
+                    message: "connector 'redis' needs 'hash' (one hash, a field per row) or 'key.prefix' (a key per row)".into(),
+                    hint: "add 'hash' = 'tally'".into(),
+                });
+            }
+            SinkKind::RedisUpsert {
+                url: o.get_or("url", "redis://127.0.0.1:6379"),
+                hash,
+                prefix,
+                key_columns,
+            }
+        }
+        "nats-jetstream" => {
+            let stream = o.require("stream", "TALLY")?;
+            let subject = o.require("subject", "tally.changes")?;
+            SinkKind::Nats(NatsOptions {
+                url: o.get_or("url", "nats://127.0.0.1:4222"),
+                stream,
+                subject,
+                consumer: String::new(),
+                from_earliest: true,
+            })
+        }
+        "filesystem" => {
+            let path = o.require("path", "/data/out")?;
+            let size = o.get_or("sink.rolling-policy.file-size", "128MB");
+            let max_bytes = parse_size(&size).ok_or_else(|| OptionError {
+                message: format!("option 'sink.rolling-policy.file-size' must be a size such as '128MB', not '{size}'"),
+                hint: "units: B, KB, MB, GB".into(),
+            })?;
+            let format = options
+                .iter()
+                .find(|(k, _)| k == "format")
+                .map(|(_, v)| v.to_ascii_lowercase())
+                .unwrap_or_default();
+            SinkKind::File {
+                path,
+                extension: match format.as_str() {
+                    "csv" => "csv".into(),
+                    "raw" => "txt".into(),
+                    _ => "jsonl".into(),
+                },
+                max_bytes,
+                retractions: format == "debezium-json",
+            }
+        }
+        _ => return Ok(None),
+    };
+    let format = o.finish(columns, Some("json"))?;
+    Ok(Some(SinkDef {
+        config: Arc::new(ExternalSink {
+            kind,
+            format,
+            columns: columns.clone(),
+        }),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use laaster_repr::{Column, ColumnType, ScalarType};
+
+    use super::*;
+
+    fn columns() -> RelationDesc {
+        RelationDesc::new(vec![Column {
+            name: "contestant".into(),
+            typ: ColumnType::nullable(ScalarType::Text),
+        }])
+    }
+
+    fn opts(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn options_are_checked_at_create_time() {
+        let err =
+            external_source("redis-streams", &opts(&[("format", "json")]), &columns()).unwrap_err();
+        assert_eq!(
+            err.message,
+            "connector 'redis-streams' needs option 'stream'"
+        );
+        let err = external_source(
+            "redis-streams",
+            &opts(&[("stream", "s"), ("format", "json"), ("grup", "g")]),
+            &columns(),
+        )
+        .unwrap_err();
+        assert_eq!(err.hint, "perhaps you meant 'group'");
+        let err =
+            external_source("filesystem", &opts(&[("path", "/tmp")]), &columns()).unwrap_err();
+        assert!(err.message.contains("missing option 'format'"), "{err:?}");
+        let err = external_source(
+            "filesystem",
+            &opts(&[
+                ("path", "/tmp"),
+                ("format", "json"),
+                ("on-error", "explode"),
+            ]),
+            &columns(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("'fail', 'skip' or 'dead-letter'"));
+        let ok = external_source(
+            "nats-jetstream",
+            &opts(&[
+                ("stream", "S"),
+                ("subject", "s.>"),
+                ("format", "json"),
+                ("json.fail-on-missing-field", "true"),
+                ("on-error", "dead-letter"),
+            ]),
+            &columns(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(ok.on_error, OnError::DeadLetter);
+        assert!(
+            external_source("nexmark", &[], &columns())
+                .unwrap()
+                .is_none()
+        );
+        let err = external_sink(
+            "redis",
+            &opts(&[("key.columns", "who"), ("hash", "h")]),
+            &columns(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("'who'"));
+        assert!(
+            external_sink(
+                "redis",
+                &opts(&[("key.columns", "contestant"), ("hash", "h")]),
+                &columns()
+            )
+            .unwrap()
+            .is_some()
+        );
+    }
+}
