@@ -8,7 +8,13 @@ use laaster_repr::{ErrorResponse, RelationDesc, ScalarType};
 use laaster_sql::plans::CreateSourcePlan;
 
 /// The connectors `CREATE TABLE ... WITH ('connector' = ...)` accepts.
-pub const SOURCE_CONNECTORS: &[&str] = &["datagen", "nexmark"];
+pub const SOURCE_CONNECTORS: &[&str] = &[
+    "datagen",
+    "nexmark",
+    "redis-streams",
+    "nats-jetstream",
+    "filesystem",
+];
 
 /// What to do with rows behind the watermark (`'late-data'`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +137,13 @@ pub(crate) fn split_options(
     Ok((engine, rest))
 }
 
+/// Whether `name` is an external source connector of the registry.
+fn external_connector(name: &str) -> bool {
+    laaster_connectors::registry::CONNECTORS
+        .iter()
+        .any(|(connector, source, _, _)| *connector == name && *source)
+}
+
 /// Validates the options and the declared columns against the connector.
 pub(crate) fn source_connector(
     source: &CreateSourcePlan,
@@ -158,6 +171,41 @@ pub(crate) fn source_connector(
             let stream = NexmarkStream::new(config)
                 .map_err(|e| ErrorResponse::new("22023", e.to_string()))?;
             Ok(SourceConnector::Nexmark(stream))
+        }
+        other if external_connector(other) => {
+            let physical = RelationDesc::new(
+                source.desc.columns[..source.physical_arity.min(source.desc.arity())].to_vec(),
+            );
+            let def = laaster_connectors::registry::external_source(other, options, &physical)
+                .map_err(|e| ErrorResponse::new("22023", e.message).with_hint(e.hint))?
+                .ok_or_else(|| {
+                    ErrorResponse::new("0A000", format!("connector \"{other}\" is not a source"))
+                        .with_hint("Declare it as a sink table and INSERT INTO it.")
+                })?;
+            if def.on_error == laaster_connectors::api::OnError::DeadLetter {
+                return Err(ErrorResponse::new(
+                    "0A000",
+                    "'on-error' = 'dead-letter' is not supported by source tables yet",
+                )
+                .with_hint(
+                    "Use 'skip' (the default: bad messages are counted in SHOW SOURCES) or 'fail'.",
+                ));
+            }
+            if matches!(
+                def.format,
+                laaster_connectors::format::Format::DebeziumJson(_)
+            ) {
+                return Err(ErrorResponse::new(
+                    "0A000",
+                    "'format' = 'debezium-json' is not supported by source tables yet",
+                )
+                .with_hint("Source tables are append-only today; use 'json'."));
+            }
+            Ok(SourceConnector::External {
+                def: std::sync::Arc::new(def),
+                name: source.name.clone(),
+                columns: physical,
+            })
         }
         other => Err(ErrorResponse::new(
             "0A000",

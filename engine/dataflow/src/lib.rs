@@ -15,6 +15,7 @@
 //! crate.
 
 pub mod command;
+pub mod external;
 pub mod render;
 pub mod sink;
 pub mod source;

@@ -13,6 +13,15 @@ pub enum SourceConnector {
     Nexmark(NexmarkStream),
     /// Rows from column specs; worker `i` of `n` produces rows `i, i + n, ...`.
     Datagen(std::sync::Arc<DatagenConfig>),
+    /// An external system (Redis Streams, NATS JetStream, files) read through the
+    /// connector registry; worker `i` of `n` reads split `i` (see [`crate::external`]).
+    External {
+        def: std::sync::Arc<laaster_connectors::registry::SourceDef>,
+        /// The source's name (for dead-letter rows and logs).
+        name: String,
+        /// The physical columns the format decodes.
+        columns: laaster_repr::RelationDesc,
+    },
 }
 
 /// Events per block of the Nexmark stream a worker reads at a time.
@@ -20,6 +29,7 @@ const NEXMARK_BLOCK: i64 = 1024;
 
 /// Where a reader's physical rows come from.
 enum Generator {
+    External(Box<crate::external::ExternalReader>),
     /// Worker `i` of `n` reads blocks `i, i + n, i + 2n, ...` of [`NEXMARK_BLOCK`] events,
     /// so every worker's event time (and watermark) advances at the same pace. (Flink's
     /// contiguous split would hold the combined watermark at the first split's for the
@@ -29,6 +39,9 @@ enum Generator {
         current: NexmarkGenerator,
         next_block: i64,
         stride: i64,
+        /// With `'max-emit-speed' = 'false'`: when the reader started; each event is
+        /// emitted once its pacing delay (Flink's wall-clock offset) has elapsed.
+        paced: Option<std::time::Instant>,
     },
     Datagen {
         config: std::sync::Arc<DatagenConfig>,
@@ -50,12 +63,24 @@ enum Next {
 impl Generator {
     fn next(&mut self) -> Next {
         match self {
+            Generator::External(reader) => match reader.next_row() {
+                crate::external::ExternalNext::Row(row) => Next::Row(row),
+                crate::external::ExternalNext::Wait => Next::Wait,
+                crate::external::ExternalNext::Done => Next::Done,
+            },
             Generator::Nexmark {
                 stream,
                 current,
                 next_block,
                 stride,
+                paced,
             } => loop {
+                if let (Some(started), Some(info)) = (paced.as_ref(), current.peek_info())
+                    && started.elapsed().as_millis()
+                        < u128::try_from(info.emit_offset_ms.max(0)).unwrap_or(0)
+                {
+                    return Next::Wait;
+                }
                 if let Some(event) = current.next() {
                     return Next::Row(event_to_row(&event));
                 }
@@ -171,7 +196,17 @@ impl SourceReader {
                 current: stream.range(0, 0),
                 next_block: worker as i64,
                 stride: workers.max(1) as i64,
+                paced: (!stream.config().max_emit_speed).then(std::time::Instant::now),
             },
+            SourceConnector::External { def, name, columns } => {
+                Generator::External(Box::new(crate::external::ExternalReader::new(
+                    std::sync::Arc::clone(def),
+                    name.clone(),
+                    columns,
+                    worker,
+                    workers,
+                )))
+            }
             SourceConnector::Datagen(config) => Generator::Datagen {
                 config: std::sync::Arc::clone(config),
                 next: worker as u64,
@@ -215,6 +250,10 @@ impl SourceReader {
     /// exhausted.
     pub fn produce(&mut self, limit: usize, out: &mut Vec<Row>, late: &mut Vec<Row>) -> bool {
         let more = self.produce_rows(limit, out, late);
+        if let Generator::External(reader) = &mut self.generator {
+            // Messages that did not decode (and connector errors) count as error rows.
+            self.errors += std::mem::take(&mut reader.bad_messages);
+        }
         if !out.is_empty() || !late.is_empty() {
             self.last_row = std::time::Instant::now();
         }
