@@ -29,7 +29,7 @@ use timely::progress::frontier::AntichainRef;
 use timely::worker::Worker;
 
 use crate::command::{Command, Response};
-use crate::render::{ErrTrace, RenderContext, Rendered, RowTrace, arrange_rows};
+use crate::render::{ErrTrace, Imported, RenderContext, Rendered, RowTrace, arrange_rows};
 use crate::source::{SourceConsumer, SourceReader, SourceSpec, WatermarkUpdate};
 
 /// The coordinator's side of the running workers.
@@ -773,6 +773,7 @@ fn render_with_imports<'s>(
     let mut context = RenderContext {
         scope,
         imports: BTreeMap::new(),
+        arranged: BTreeMap::new(),
         watermarks: BTreeMap::new(),
     };
     for input in streamed.iter_mut() {
@@ -786,13 +787,13 @@ fn render_with_imports<'s>(
             .insert(input.source, input.watermarks.to_collection(scope));
     }
     for (id, mut oks, mut errs) in imports {
-        let oks = oks
+        let rows = oks
             .import(scope)
-            .as_collection(|row: &PackedRow, _: &()| row.unpack());
+            .as_collection(|row: &PackedRow, _: &()| row.clone());
         let errs = errs
             .import(scope)
             .as_collection(|error: &EvalError, _: &()| error.clone());
-        context.imports.insert(id, Rendered { oks, errs });
+        context.arranged.insert(id, Imported { rows, errs });
     }
     context.render(plan)
 }

@@ -164,6 +164,11 @@ impl PackedRow {
         datums.extend(self.iter());
     }
 
+    /// Whether some column is NULL.
+    pub fn has_null(&self) -> bool {
+        self.columns().any(|column| column[0] == tag::NULL)
+    }
+
     /// The number of columns.
     pub fn arity(&self) -> usize {
         self.columns().count()
@@ -612,6 +617,9 @@ mod tests {
         assert!(matches!(packed, PackedRow::Inline { .. }));
         assert_eq!(packed.project(&[2, 0]).unpack(), row.project(&[2, 0]));
         assert_eq!(packed.project(&[]).unpack(), Row::empty());
+        assert!(!packed.has_null());
+        assert!(PackedRow::pack([&Datum::Int64(1), &Datum::Null]).has_null());
+        assert_eq!(std::mem::size_of::<PackedRow>(), 32);
         assert_eq!(PackedRow::default().unpack(), Row::empty());
         assert_eq!(PackedRow::default(), PackedRow::pack([]));
     }

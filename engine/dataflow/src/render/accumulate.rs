@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::{SmallVec, smallvec};
 use timely::dataflow::operators::vec::ToStream;
 
-use super::{Rendered, split_results};
+use super::{Imported, PackedCollection, Rendered, split_results};
 
 /// The sums of one group. `ints[0]` counts the group's rows, `ints[1]` marks the
 /// always-present group of a global aggregate; then per aggregate, see [`Slot`].
@@ -111,7 +111,7 @@ pub fn accumulable(aggregates: &[AggregateExpr]) -> bool {
 
 /// Whether every aggregate is `count` of an argument that is never NULL (`count(*)`):
 /// then the group's row count is every aggregate's value and the plain diff suffices.
-fn rows_only(aggregates: &[AggregateExpr]) -> bool {
+pub fn rows_only(aggregates: &[AggregateExpr]) -> bool {
     aggregates.iter().all(|a| {
         matches!(a.func, AggregateFunc::Count)
             && !a.distinct
@@ -127,10 +127,32 @@ fn render_row_counts<'s>(
     aggregates: usize,
     global: bool,
 ) -> Rendered<'s> {
-    let scope = input.oks.scope();
-    let mut keys = input
+    let keys = input
         .oks
         .map(move |row| PackedRow::pack(group_key.iter().map(|&c| &row[c])));
+    count_keys(keys, input.errs, aggregates, global)
+}
+
+/// [`render_row_counts`] of an imported table or view: the group keys are projected
+/// from the packed rows without unpacking them.
+pub fn render_packed_row_counts<'s>(
+    input: Imported<'s>,
+    group_key: Vec<usize>,
+    aggregates: usize,
+    global: bool,
+) -> Rendered<'s> {
+    let keys = input.rows.map(move |row| row.project(&group_key));
+    count_keys(keys, input.errs, aggregates, global)
+}
+
+/// Counts the rows per key; the output row is the key and the count once per aggregate.
+fn count_keys<'s>(
+    mut keys: PackedCollection<'s>,
+    errs: super::ErrCollection<'s>,
+    aggregates: usize,
+    global: bool,
+) -> Rendered<'s> {
+    let scope = keys.scope();
     if global {
         // The global group always exists: one extra copy of the (empty) key on worker 0,
         // taken back out of the count below.
@@ -151,10 +173,7 @@ fn render_row_counts<'s>(
         ));
         Row::new(datums)
     });
-    Rendered {
-        oks,
-        errs: input.errs,
-    }
+    Rendered { oks, errs }
 }
 
 /// Renders an accumulable `Reduce` (see the module docs).

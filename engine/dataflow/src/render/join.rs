@@ -12,8 +12,9 @@ use differential_dataflow::VecCollection;
 use laaster_repr::plan::{JoinKind, MapFilterProject};
 use laaster_repr::{Datum, Diff, EvalError, PackedRow, Row, ScalarExpr, Timestamp};
 use timely::dataflow::operators::core::OkErr;
+use timely::dataflow::operators::vec::ToStream;
 
-use super::{Rendered, RowCollection, split_results};
+use super::{Imported, Rendered, RowCollection, split_results};
 
 /// The shape of a join, as the planner described it.
 pub struct JoinSpec {
@@ -26,6 +27,59 @@ pub struct JoinSpec {
     /// For inner joins: a map-filter-project applied to each joined row inside the join
     /// (fused, so the concatenated row is never materialized).
     pub output: Option<MapFilterProject>,
+}
+
+/// One side of a join: rows, or the packed rows of an imported table or view (only for
+/// inner joins on columns: they are keyed without unpacking).
+pub enum JoinInput<'s> {
+    Rows(Rendered<'s>),
+    Packed(Imported<'s>),
+}
+
+impl<'s> JoinInput<'s> {
+    fn into_rendered(self) -> Rendered<'s> {
+        match self {
+            JoinInput::Rows(rendered) => rendered,
+            JoinInput::Packed(imported) => Rendered {
+                oks: imported.rows.map(|row| row.unpack()),
+                errs: imported.errs,
+            },
+        }
+    }
+}
+
+/// Keys packed rows by the given columns, without unpacking; rows with a NULL in the key
+/// are dropped. The returned `Rendered` carries only the errors.
+fn key_packed<'s>(imported: Imported<'s>, columns: Vec<usize>) -> (Keyed<'s>, Rendered<'s>) {
+    let keyed = imported.rows.flat_map(move |row| {
+        let key = row.project(&columns);
+        (!key.has_null()).then_some((key, row))
+    });
+    let empty = Vec::<(Row, Timestamp, Diff)>::new()
+        .to_stream(keyed.scope())
+        .as_collection();
+    (
+        keyed,
+        Rendered {
+            oks: empty,
+            errs: imported.errs,
+        },
+    )
+}
+
+/// Keys one side of a join.
+fn key_input<'s>(input: JoinInput<'s>, key: Vec<ScalarExpr>) -> (Keyed<'s>, Rendered<'s>) {
+    let columns: Option<Vec<usize>> = key
+        .iter()
+        .map(|k| match k {
+            ScalarExpr::Column(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    match (input, columns) {
+        (JoinInput::Packed(imported), Some(columns)) => key_packed(imported, columns),
+        (input, _) => key_by(&input.into_rendered(), key),
+    }
 }
 
 /// Rows keyed for the join, both packed: the join arranges them.
@@ -78,9 +132,12 @@ fn key_by<'s>(input: &Rendered<'s>, key: Vec<ScalarExpr>) -> (Keyed<'s>, Rendere
 }
 
 /// Renders a join of `left` and `right`.
-pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) -> Rendered<'s> {
-    let (left_keyed, left) = key_by(&left, spec.left_key);
-    let (right_keyed, right) = key_by(&right, spec.right_key);
+///
+/// Packed inputs are only given for inner joins on columns (their `Rendered` then has no
+/// rows, which only outer joins would read).
+pub fn render_join<'s>(left: JoinInput<'s>, right: JoinInput<'s>, spec: JoinSpec) -> Rendered<'s> {
+    let (left_keyed, left) = key_input(left, spec.left_key);
+    let (right_keyed, right) = key_input(right, spec.right_key);
     let residual = spec.residual;
     if residual.is_none()
         && spec.kind == JoinKind::Inner

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
+use laaster_repr::ScalarExpr;
 use laaster_repr::plan::{GlobalId, JoinKind, MapFilterProject, Plan};
 use laaster_repr::{Diff, EvalError, PackedRow, Row, Timestamp};
 use timely::dataflow::Scope;
@@ -46,11 +47,26 @@ pub struct Rendered<'s> {
     pub errs: ErrCollection<'s>,
 }
 
+/// A collection of packed rows (see [`PackedRow`]).
+pub type PackedCollection<'s> = VecCollection<'s, Timestamp, PackedRow, Diff>;
+
+/// An imported table or view: its rows as packed in its arrangement, and its errors.
+#[derive(Clone)]
+pub struct Imported<'s> {
+    pub rows: PackedCollection<'s>,
+    pub errs: ErrCollection<'s>,
+}
+
 /// What a dataflow under construction can read: the imported arrangements of tables and
 /// views, as collections.
 pub struct RenderContext<'s> {
     pub scope: Scope<'s, Timestamp>,
+    /// Inputs that arrive as rows (streamed sources).
     pub imports: BTreeMap<GlobalId, Rendered<'s>>,
+    /// Imported arrangements of tables and views, as packed rows: operators that can work
+    /// on packed rows (joins and counts on columns) read them without unpacking; a plain
+    /// `Get` unpacks them.
+    pub arranged: BTreeMap<GlobalId, Imported<'s>>,
     /// For each streamed source the dataflow reads: its readers' watermarks.
     pub watermarks: BTreeMap<GlobalId, WatermarkCollection<'s>>,
 }
@@ -59,9 +75,13 @@ impl<'s> RenderContext<'s> {
     /// Renders `plan`, returning its rows and errors.
     pub fn render(&self, plan: &Plan) -> Rendered<'s> {
         match plan {
-            Plan::Get { id, .. } => match self.imports.get(id) {
-                Some(rendered) => rendered.clone(),
-                None => self.constant_error(EvalError::Other(format!(
+            Plan::Get { id, .. } => match (self.imports.get(id), self.arranged.get(id)) {
+                (Some(rendered), _) => rendered.clone(),
+                (None, Some(imported)) => Rendered {
+                    oks: imported.rows.clone().map(|row| row.unpack()),
+                    errs: imported.errs.clone(),
+                },
+                (None, None) => self.constant_error(EvalError::Other(format!(
                     "internal error: relation {id} is not available to this dataflow"
                 ))),
             },
@@ -96,6 +116,16 @@ impl<'s> RenderContext<'s> {
                 aggregates,
                 global,
             } => {
+                if accumulate::rows_only(aggregates)
+                    && let Some(imported) = self.packed_import(input)
+                {
+                    return accumulate::render_packed_row_counts(
+                        imported,
+                        group_key.clone(),
+                        aggregates.len(),
+                        *global,
+                    );
+                }
                 let input = self.render(input);
                 reduce::render_reduce(input, group_key.clone(), aggregates.clone(), *global)
             }
@@ -215,7 +245,26 @@ impl<'s> RenderContext<'s> {
             right_arity: right.arity(),
             output,
         };
-        join::render_join(self.render(left), self.render(right), spec)
+        let input = |plan: &Plan, key: &[ScalarExpr]| match self.packed_import(plan) {
+            Some(imported)
+                if *kind == JoinKind::Inner
+                    && key.iter().all(|k| matches!(k, ScalarExpr::Column(_))) =>
+            {
+                join::JoinInput::Packed(imported)
+            }
+            _ => join::JoinInput::Rows(self.render(plan)),
+        };
+        join::render_join(input(left, left_key), input(right, right_key), spec)
+    }
+
+    /// The packed rows of `plan` when it reads an imported table or view directly.
+    fn packed_import(&self, plan: &Plan) -> Option<Imported<'s>> {
+        match plan {
+            Plan::Get { id, .. } if !self.imports.contains_key(id) => {
+                self.arranged.get(id).cloned()
+            }
+            _ => None,
+        }
     }
 
     fn empty_errors(&self) -> ErrCollection<'s> {
