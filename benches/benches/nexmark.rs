@@ -14,13 +14,16 @@
 //!
 //! `laaster query=q5 events=N workers=W wall_s=.. cpu_s=.. events_per_s=.. events_per_cpu_s=.. peak_rss_mb=..`
 //!
+//! With `--sink blackhole` Flink's blackhole sink tables are kept as sinks (see
+//! `SinkMode::Keep`) instead.
+//!
 //! Queries that Laaster cannot run yet print `laaster query=qN skipped reason="..."`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use laaster_connectors::nexmark::queries::{
-    Placeholders, RewrittenQuery, queries_dir, rewrite_query, statements,
+    Placeholders, RewrittenQuery, SinkMode, queries_dir, rewrite_query_with, statements,
 };
 use laaster_engine::{Engine, EngineConfig, ExecuteResult};
 
@@ -32,6 +35,11 @@ struct Options {
     /// Events per second of event time (`${TPS}`); the same as `laaster nexmark-gen
     /// --rate` so both engines see identical timestamps.
     tps: u64,
+    /// `--sink view` (default): the sink becomes a materialized view, read at the end.
+    /// `--sink blackhole`: Flink's blackhole sink table is kept (the result is counted
+    /// and discarded); the run ends when the source is exhausted and the sink's counts
+    /// have not changed for 200 ms.
+    sink: SinkMode,
 }
 
 fn parse_options() -> Options {
@@ -41,6 +49,7 @@ fn parse_options() -> Options {
         workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         dir: queries_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")).unwrap_or_default(),
         tps: 10_000,
+        sink: SinkMode::MaterializedView,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -58,6 +67,13 @@ fn parse_options() -> Options {
             "--workers" => options.workers = value.parse().unwrap_or(options.workers),
             "--queries-dir" => options.dir = PathBuf::from(value),
             "--tps" => options.tps = value.parse().unwrap_or(options.tps),
+            "--sink" => {
+                options.sink = if value == "blackhole" {
+                    SinkMode::Keep
+                } else {
+                    SinkMode::MaterializedView
+                }
+            }
             _ => {
                 i += 1;
                 continue;
@@ -115,7 +131,13 @@ fn run_query(options: &Options, query: &str) -> Result<String, String> {
     let RewrittenQuery {
         statements: query_statements,
         sink,
-    } = rewrite_query(&placeholders.substitute(&read(&format!("{query}.sql"))?));
+    } = rewrite_query_with(
+        &placeholders.substitute(&read(&format!("{query}.sql"))?),
+        options.sink,
+    );
+    let kept_sink = query_statements
+        .iter()
+        .any(|s| s.to_uppercase().starts_with("INSERT INTO"));
     let sink = sink.ok_or_else(|| "the query file has no INSERT INTO".to_string())?;
 
     let engine = Engine::start(EngineConfig {
@@ -144,19 +166,23 @@ fn run_query(options: &Options, query: &str) -> Result<String, String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let results = session
-        .execute(&format!("SELECT count(*) FROM {sink}"))
-        .map_err(|e| e.message.replace('"', "'"))?;
+    let rows = if kept_sink {
+        settled_sink_rows(&mut session, &sink)?
+    } else {
+        let results = session
+            .execute(&format!("SELECT count(*) FROM {sink}"))
+            .map_err(|e| e.message.replace('"', "'"))?;
+        match results.first() {
+            Some(ExecuteResult::Rows(rows)) => rows
+                .to_text()
+                .first()
+                .and_then(|r| r.first().cloned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    };
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_start;
-    let rows = match results.first() {
-        Some(ExecuteResult::Rows(rows)) => rows
-            .to_text()
-            .first()
-            .and_then(|r| r.first().cloned())
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
     let events = options.events as f64;
     Ok(format!(
         "laaster query={query} events={} workers={} wall_s={wall:.3} cpu_s={cpu:.3} events_per_s={:.0} events_per_cpu_s={:.0} peak_rss_mb={:.0} result_rows={rows}",
@@ -166,6 +192,40 @@ fn run_query(options: &Options, query: &str) -> Result<String, String> {
         events / cpu.max(1e-9),
         peak_rss_mb()
     ))
+}
+
+/// Waits until sink `sink` has written every change up to now (its frontier in
+/// `SHOW SINKS` passed the current time: the source, already exhausted, produced
+/// nothing later); returns its net row count (inserted - retracted).
+fn settled_sink_rows(session: &mut laaster_engine::Session, sink: &str) -> Result<String, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    loop {
+        let results = session
+            .execute("SHOW SINKS")
+            .map_err(|e| e.message.replace('"', "'"))?;
+        let row = match results.first() {
+            Some(ExecuteResult::Rows(rows)) => rows
+                .to_text()
+                .into_iter()
+                .find(|r| r.first().map(String::as_str) == Some(sink)),
+            _ => None,
+        };
+        let Some(row) = row else {
+            return Err(format!("sink {sink} is not in SHOW SINKS"));
+        };
+        let number = |i: usize| row.get(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        let done = match row.get(6).map(String::as_str) {
+            Some("closed") => true,
+            Some(frontier) => frontier.parse::<u64>().is_ok_and(|f| f > now),
+            None => false,
+        };
+        if done {
+            return Ok((number(2) - number(3)).to_string());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn main() {

@@ -85,6 +85,7 @@ impl Sequencer<'_> {
                 self.insert_into_sink(sink, query, uses)
             }
             StatementPlan::ShowSinks => Ok(self.show_sinks()),
+            StatementPlan::CreateFunction { .. } => Ok(command("CREATE FUNCTION")),
             StatementPlan::CreateView {
                 name,
                 materialized,

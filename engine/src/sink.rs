@@ -156,6 +156,7 @@ impl Sequencer<'_> {
 
     /// `SHOW SINKS`: one row per sink table.
     pub(crate) fn show_sinks(&self) -> ExecuteResult {
+        let workers = self.coordinator.workers.commands.len();
         let mut rows: Vec<Vec<String>> = self
             .coordinator
             .sinks
@@ -174,6 +175,10 @@ impl Sequencer<'_> {
                     state.counters.retracted.load(Ordering::Relaxed).to_string(),
                     state.counters.errors.load(Ordering::Relaxed).to_string(),
                     state.dataflows.len().to_string(),
+                    match state.counters.frontier(workers) {
+                        Some(time) => time.to_string(),
+                        None => "closed".to_string(),
+                    },
                 ]
             })
             .collect();
@@ -185,6 +190,7 @@ impl Sequencer<'_> {
             "retracted",
             "errors",
             "dataflows",
+            "frontier",
         ];
         let desc = RelationDesc::new(
             names

@@ -47,6 +47,14 @@ pub enum Statement {
     },
     /// The `SHOW` forms Laaster answers.
     Show(ShowStatement),
+    /// Flink's `CREATE [TEMPORARY [SYSTEM]] FUNCTION [IF NOT EXISTS] name AS 'class'
+    /// [LANGUAGE JAVA]`: a user-defined function named by its Java class. Laaster maps a
+    /// few known classes to built-in functions (see `crate::statement`).
+    CreateFunction {
+        name: String,
+        class: String,
+        if_not_exists: bool,
+    },
 }
 
 /// `SUBSCRIBE`: a change feed of a relation or query.
@@ -254,7 +262,9 @@ fn check_nesting(statement: &Statement) -> Result<(), PlanError> {
             ..
         })
         | Statement::Explain { query, .. } => query.visit(&mut visitor),
-        Statement::Subscribe(_) | Statement::Show(_) => ControlFlow::Continue(()),
+        Statement::Subscribe(_) | Statement::Show(_) | Statement::CreateFunction { .. } => {
+            ControlFlow::Continue(())
+        }
     };
     match flow {
         ControlFlow::Continue(()) => Ok(()),
@@ -436,6 +446,9 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
     if parser.parse_keyword(Keyword::EXPLAIN) {
         return parse_explain(parser);
     }
+    if let Some(statement) = parse_create_function_as(parser)? {
+        return Ok(statement);
+    }
     if parser.peek_keyword(Keyword::SHOW) {
         let form = &parser.peek_nth_token_ref(1).token;
         let ours = [
@@ -582,6 +595,35 @@ fn parse_show(parser: &mut Parser) -> Result<ShowStatement, ParserError> {
         let name = normalize_ident(&parser.parse_identifier()?);
         Ok(ShowStatement::Create { kind, name })
     }
+}
+
+/// Flink's `CREATE [TEMPORARY [SYSTEM]] FUNCTION [IF NOT EXISTS] name AS 'class'
+/// [LANGUAGE JAVA|SCALA]`; `None` (nothing consumed) for any other statement, such as
+/// Postgres' `CREATE FUNCTION name(args) ...`.
+fn parse_create_function_as(parser: &mut Parser) -> Result<Option<Statement>, ParserError> {
+    let head = parser.maybe_parse(|p| {
+        p.expect_keyword(Keyword::CREATE)?;
+        if p.parse_keyword(Keyword::TEMPORARY) {
+            let _ = p.parse_keyword(Keyword::SYSTEM);
+        }
+        p.expect_keyword(Keyword::FUNCTION)?;
+        let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let name = p.parse_identifier()?;
+        p.expect_keyword(Keyword::AS)?;
+        Ok((name, if_not_exists))
+    })?;
+    let Some((name, if_not_exists)) = head else {
+        return Ok(None);
+    };
+    let class = parser.parse_literal_string()?;
+    if parser.parse_keyword(Keyword::LANGUAGE) {
+        parser.parse_identifier()?;
+    }
+    Ok(Some(Statement::CreateFunction {
+        name: normalize_ident(&name),
+        class,
+        if_not_exists,
+    }))
 }
 
 /// Whether the next token is the unquoted word `word` (case-insensitive); consumes it
@@ -749,6 +791,17 @@ impl fmt::Display for Statement {
                 write!(f, "EXPLAIN {stage} PLAN FOR {query}")
             }
             Statement::Show(show) => write!(f, "{show}"),
+            Statement::CreateFunction {
+                name,
+                class,
+                if_not_exists,
+            } => write!(
+                f,
+                "CREATE FUNCTION {}{} AS '{}'",
+                if *if_not_exists { "IF NOT EXISTS " } else { "" },
+                quote_identifier(name),
+                class.replace('\'', "''")
+            ),
         }
     }
 }

@@ -99,6 +99,9 @@ pub enum StatementPlan {
     ShowSources,
     /// Sink tables: connector, rows inserted and retracted, errors, running dataflows.
     ShowSinks,
+    /// `CREATE FUNCTION name AS 'class'` for a known class: nothing to do (the built-in
+    /// `name` implements it).
+    CreateFunction { name: String },
     ShowViews,
     ShowColumns {
         id: GlobalId,

@@ -46,6 +46,7 @@ pub fn plan_statement(
             text: explain_query(catalog, query, ctx, *stage)?,
         }),
         Statement::Show(show) => plan_show(catalog, show),
+        Statement::CreateFunction { name, class, .. } => plan_create_function(name, class),
     }
 }
 
@@ -79,6 +80,43 @@ fn plan_sql_statement(
         } => plan_drop(catalog, object_type, *if_exists, names, *cascade),
         other => Err(unsupported_statement(other)),
     }
+}
+
+/// Java UDF classes Laaster knows, each with the built-in function implementing it.
+const KNOWN_FUNCTION_CLASSES: &[(&str, &str)] = &[
+    // Nexmark q14: count_char(s, c) = occurrences of the first character of c in s.
+    ("com.github.nexmark.flink.udf.CountChar", "count_char"),
+];
+
+/// Flink's `CREATE FUNCTION name AS 'class'`: Laaster cannot load Java classes; a known
+/// class is accepted when `name` is the name of the built-in implementing it (which is
+/// always available, with or without this statement).
+fn plan_create_function(name: &str, class: &str) -> Result<StatementPlan, PlanError> {
+    let Some((_, builtin)) = KNOWN_FUNCTION_CLASSES.iter().find(|(c, _)| *c == class) else {
+        let known: Vec<&str> = KNOWN_FUNCTION_CLASSES.iter().map(|(c, _)| *c).collect();
+        return Err(PlanError::Response(
+            ErrorResponse::new(
+                "0A000",
+                format!("cannot create function \"{name}\": class '{class}' is not known"),
+            )
+            .with_detail(
+                "Laaster does not load Java classes; it maps a few known user-defined function classes to built-in functions.",
+            )
+            .with_hint(format!("Known classes: {}.", known.join(", "))),
+        ));
+    };
+    if name != *builtin {
+        return Err(PlanError::Response(
+            ErrorResponse::new(
+                "0A000",
+                format!("class '{class}' is Laaster's built-in function {builtin}, not \"{name}\""),
+            )
+            .with_hint(format!("Name it {builtin}: CREATE FUNCTION {builtin} AS '{class}'.")),
+        ));
+    }
+    Ok(StatementPlan::CreateFunction {
+        name: name.to_string(),
+    })
 }
 
 /// `SUBSCRIBE name` subscribes to `SELECT * FROM name`; `SUBSCRIBE (query)` to the query.

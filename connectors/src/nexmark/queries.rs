@@ -86,6 +86,39 @@ pub struct RewrittenQuery {
     pub sink: Option<String>,
 }
 
+/// What to do with a query file's sink table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkMode {
+    /// Replace it by a materialized view holding the result (see [`rewrite_query`]).
+    MaterializedView,
+    /// Keep Flink's sink table (`'connector' = 'blackhole'`) and `INSERT INTO` as
+    /// written: the result is computed and discarded, as in Flink's benchmark. A sink
+    /// with any other connector (q10's filesystem) still becomes a view.
+    Keep,
+}
+
+/// Makes a query file runnable with the given sink handling.
+pub fn rewrite_query_with(text: &str, mode: SinkMode) -> RewrittenQuery {
+    let rewritten = rewrite_query(text);
+    if mode == SinkMode::MaterializedView {
+        return rewritten;
+    }
+    let all = statements(text);
+    let keeps_blackhole = all.iter().any(|s| {
+        s.to_uppercase().starts_with("CREATE TABLE")
+            && s.replace(' ', "")
+                .to_lowercase()
+                .contains("'connector'='blackhole'")
+    });
+    if !keeps_blackhole {
+        return rewritten;
+    }
+    RewrittenQuery {
+        statements: all,
+        sink: rewritten.sink,
+    }
+}
+
 /// Rewrites a query file's sink (see [`RewrittenQuery`]). The sink is whatever table the
 /// `INSERT INTO` targets (blackhole, or q10's filesystem table); its column names name
 /// the view's columns, since INSERT maps by position.
@@ -200,6 +233,9 @@ mod tests {
                     .to_string()
             ]
         );
+        let kept = rewrite_query_with(text, SinkMode::Keep);
+        assert_eq!(kept.statements.len(), 2);
+        assert!(kept.statements[1].starts_with("INSERT INTO nexmark_q1"));
         let placeholders = Placeholders::new(5, 7);
         assert_eq!(
             placeholders.substitute("${EVENTS_NUM}/${TPS}/${NEXMARK_TABLE}"),

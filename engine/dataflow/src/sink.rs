@@ -53,6 +53,27 @@ pub struct SinkCounters {
     pub errors: AtomicU64,
     /// The last lines a print sink printed (at most 1,000), oldest first.
     pub recent: Mutex<VecDeque<String>>,
+    /// Each worker's sink input frontier: every change at an earlier time has been
+    /// written (`None`: the input is complete).
+    pub frontiers: Mutex<std::collections::BTreeMap<usize, Option<laaster_repr::Timestamp>>>,
+}
+
+impl SinkCounters {
+    /// The earliest time not yet fully written, over `workers` workers; `None` once
+    /// every worker's input is complete, `Some(0)` before every worker has reported.
+    pub fn frontier(&self, workers: usize) -> Option<laaster_repr::Timestamp> {
+        let frontiers = self.frontiers.lock().ok()?;
+        if frontiers.len() < workers {
+            return Some(0);
+        }
+        frontiers.values().flatten().min().copied()
+    }
+
+    fn record_frontier(&self, worker: usize, frontier: Option<laaster_repr::Timestamp>) {
+        if let Ok(mut frontiers) = self.frontiers.lock() {
+            frontiers.insert(worker, frontier);
+        }
+    }
 }
 
 /// A sink dataflow's description, sent to every worker.
@@ -105,12 +126,13 @@ pub fn render_sink(
             rendered
                 .oks
                 .inner
-                .sink(Pipeline, "Blackhole", move |(input, _frontier)| {
+                .sink(Pipeline, "Blackhole", move |(input, frontier)| {
                     input.for_each(|_capability, data| {
                         for (_, _, diff) in data.iter() {
                             count(&counters, *diff);
                         }
                     });
+                    counters.record_frontier(worker, frontier.frontier().first().copied());
                 });
         }
         SinkConnector::Print {
@@ -136,7 +158,7 @@ pub fn render_sink(
                 .oks
                 .consolidate()
                 .inner
-                .sink(Pipeline, "Print", move |(input, _frontier)| {
+                .sink(Pipeline, "Print", move |(input, frontier)| {
                     let mut lines = Vec::new();
                     input.for_each(|_capability, data| {
                         let mut changes: Vec<(Row, laaster_repr::Timestamp, Diff)> =
@@ -151,7 +173,9 @@ pub fn render_sink(
                             }
                         }
                     });
+                    let reached = frontier.frontier().first().copied();
                     if lines.is_empty() {
+                        counters.record_frontier(worker, reached);
                         return;
                     }
                     let mut text = lines.join("\n");
@@ -168,6 +192,7 @@ pub fn render_sink(
                             recent.push_back(line);
                         }
                     }
+                    counters.record_frontier(worker, reached);
                 });
         }
     }

@@ -81,6 +81,7 @@ const SCALAR_FUNCTIONS: &[&str] = &[
     "current_date",
     // Flink's built-ins.
     "proctime",
+    "count_char",
     "date_format",
     "regexp_extract",
     "split_index",
@@ -658,6 +659,16 @@ pub(crate) fn call_builtin(
         // Flink's processing-time attribute: evaluated when the row is processed (see
         // `crate::query::proctime` for where it may appear in maintained queries).
         ("proctime", 0) => call(Func::Proctime, vec![], T::Timestamp),
+        ("count_char", 2) => {
+            if !args.iter().all(|a| can_implicit(a.scalar(), &T::Text)) {
+                return Err(no_function(name, &args));
+            }
+            let args = args
+                .into_iter()
+                .map(|a| cast_unchecked(a, &T::Text))
+                .collect();
+            call(Func::CountChar, args, T::Int64)
+        }
         ("current_date", 0) => planner.now_literal(T::Date)?,
         ("date_format", 2) => {
             let value_ok = matches!(

@@ -115,6 +115,11 @@ impl Dialect for LaasterDialect {
             .is_custom_type_typed_string(first_keyword, qualified)
     }
 
+    /// Flink's temporal joins: `JOIN t FOR SYSTEM_TIME AS OF probe.proctime`.
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
     fn parse_statement(&self, parser: &mut Parser) -> Option<Result<Statement, ParserError>> {
         self.postgres.parse_statement(parser)
     }

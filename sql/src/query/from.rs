@@ -67,8 +67,12 @@ impl Planner<'_> {
                     let rel = self.plan_window_tvf(&function, &args.args)?;
                     return apply_alias(rel, alias.as_ref(), None);
                 }
+                // `FOR SYSTEM_TIME AS OF t.proctime` (Flink's temporal/lookup join): the
+                // table is joined as it is now and as it changes, like any join; see
+                // docs/design/event-time.md for how this differs from Flink's lookup.
+                let temporal = matches!(version, Some(ast::TableVersion::ForSystemTimeAsOf(_)));
                 if !with_hints.is_empty()
-                    || version.is_some()
+                    || (version.is_some() && !temporal)
                     || *with_ordinality
                     || !partitions.is_empty()
                     || sample.is_some()

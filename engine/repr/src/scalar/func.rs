@@ -191,6 +191,20 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
             _ => Err(unsupported(func, args)),
         },
         Func::MakeRecord => Ok(Datum::Record(Arc::from(args))),
+        Func::CountChar => match args {
+            [_, Datum::Null] => Ok(Datum::Null),
+            [Datum::Null, _] => Ok(Datum::Int64(0)),
+            [Datum::Text(s), Datum::Text(c)] => match c.chars().next() {
+                Some(wanted) => Ok(Datum::Int64(
+                    i64::try_from(s.chars().filter(|&ch| ch == wanted).count())
+                        .unwrap_or(i64::MAX),
+                )),
+                None => Err(EvalError::Other(
+                    "count_char: the character argument is empty".into(),
+                )),
+            },
+            _ => Err(unsupported(func, args)),
+        },
         Func::Proctime => {
             let since_epoch = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -158,6 +158,9 @@ pub enum Func {
     /// `PROCTIME()`: the wall-clock time (UTC) at which the expression is evaluated, as
     /// a TIMESTAMP. Not constant: never folded at planning time.
     Proctime,
+    /// `count_char(s, c)` (Nexmark's `CountChar` UDF): how many characters of `s` equal
+    /// the first character of `c`; 0 for a NULL `s`.
+    CountChar,
 }
 
 impl Func {
@@ -175,6 +178,7 @@ impl Func {
                 | Func::Least
                 | Func::MakeArray
                 | Func::MakeRecord
+                | Func::CountChar
         )
     }
 
