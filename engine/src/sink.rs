@@ -38,9 +38,18 @@ pub(crate) struct SinkRegistry {
     pub sinks: BTreeMap<GlobalId, SinkState>,
 }
 
-/// The connector of a planned sink table, with its options read.
-fn connector(plan: &CreateSinkPlan) -> SinkConnector {
-    match plan.connector.as_str() {
+/// The connector of a planned sink table, with its options read (external connectors'
+/// options are checked by the connector registry).
+fn connector(plan: &CreateSinkPlan) -> Result<SinkConnector, ErrorResponse> {
+    if let Some(def) =
+        laaster_connectors::registry::external_sink(&plan.connector, &plan.options, &plan.desc)
+            .map_err(|e| ErrorResponse::new("22023", e.message).with_hint(e.hint))?
+    {
+        return Ok(SinkConnector::External(
+            laaster_dataflow::external::ExternalSink(Arc::new(def)),
+        ));
+    }
+    Ok(match plan.connector.as_str() {
         "print" => {
             let option = |key: &str| {
                 plan.options
@@ -55,7 +64,7 @@ fn connector(plan: &CreateSinkPlan) -> SinkConnector {
             }
         }
         _ => SinkConnector::Blackhole,
-    }
+    })
 }
 
 impl Sequencer<'_> {
@@ -70,12 +79,13 @@ impl Sequencer<'_> {
                 tag: "CREATE TABLE".into(),
             });
         }
+        let connector = connector(&plan)?;
         let id = self.coordinator.catalog.allocate_id();
         self.coordinator.sinks.sinks.insert(
             id,
             SinkState {
                 name: plan.name.clone(),
-                connector: connector(&plan),
+                connector,
                 counters: Arc::new(SinkCounters::default()),
                 dataflows: Vec::new(),
             },
@@ -167,6 +177,7 @@ impl Sequencer<'_> {
                 let connector = match state.connector {
                     SinkConnector::Blackhole => "blackhole",
                     SinkConnector::Print { .. } => "print",
+                    SinkConnector::External(_) => "external",
                 };
                 vec![
                     state.name.clone(),

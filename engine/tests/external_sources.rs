@@ -203,3 +203,70 @@ fn bad_connector_options_are_refused_at_create() {
         .unwrap_err();
     assert_eq!(err.hint.as_deref(), Some("perhaps you meant 'consumer'"));
 }
+
+/// Reads a Redis hash as sorted (field, value) pairs.
+fn hash(redis: &mut redis::Connection, key: &str) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = redis::cmd("HGETALL").arg(key).query(redis).unwrap();
+    pairs.sort();
+    pairs
+}
+
+#[test]
+fn redis_hash_sink_keeps_the_running_tally() {
+    let key = unique("tally");
+    let mut redis = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE votes (user_id BIGINT, contestant TEXT);
+             CREATE MATERIALIZED VIEW tally AS SELECT contestant, count(*) AS n FROM votes GROUP BY contestant;
+             CREATE TABLE tally_out (contestant TEXT, n BIGINT) WITH (
+                 'connector' = 'redis', 'hash' = '{key}', 'key.columns' = 'contestant', 'format' = 'json');
+             INSERT INTO tally_out SELECT contestant, n FROM tally;
+             INSERT INTO votes VALUES (1, 'A'), (2, 'B'), (3, 'A');"
+        ))
+        .unwrap();
+    let wait = |redis: &mut redis::Connection, expected: Vec<(&str, &str)>| {
+        let expected: Vec<(String, String)> = expected
+            .into_iter()
+            .map(|(a, b)| (a.into(), b.into()))
+            .collect();
+        let start = Instant::now();
+        loop {
+            let got = hash(redis, &key);
+            if got == expected {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "got {got:?}, want {expected:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait(
+        &mut redis,
+        vec![
+            ("A", "{\"contestant\":\"A\",\"n\":2}"),
+            ("B", "{\"contestant\":\"B\",\"n\":1}"),
+        ],
+    );
+    // A count changes (a retraction and an insertion at one time); B disappears.
+    session
+        .execute("INSERT INTO votes VALUES (4, 'A'); DELETE FROM votes WHERE contestant = 'B'")
+        .unwrap();
+    wait(&mut redis, vec![("A", "{\"contestant\":\"A\",\"n\":3}")]);
+    let err = session
+        .execute("CREATE TABLE bad_out (contestant TEXT, n BIGINT) WITH ('connector' = 'redis', 'hash' = 'h', 'key.columns' = 'who')")
+        .unwrap_err();
+    assert!(err.message.contains("'who'"), "{err:?}");
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut redis).unwrap();
+}

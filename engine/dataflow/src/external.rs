@@ -201,3 +201,99 @@ impl ExternalReader {
         }
     }
 }
+
+/// An external sink's checked definition, shared by the workers (compared by identity).
+#[derive(Clone, Debug)]
+pub struct ExternalSink(pub Arc<laaster_connectors::registry::SinkDef>);
+
+impl PartialEq for ExternalSink {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ExternalSink {}
+
+/// Writes a sink dataflow's changes to an external system: each worker opens its writer
+/// (lazily, retrying after a pause on failure), buffers the changes of times not yet
+/// complete, and once the input frontier passes them, writes them in time order
+/// (consolidated per time, retractions first) and calls `complete(frontier)`. Rows and
+/// failures are counted in the sink's counters (`SHOW SINKS`).
+pub fn render_external_sink(
+    oks: crate::render::RowCollection<'_>,
+    sink: &ExternalSink,
+    counters: Arc<crate::sink::SinkCounters>,
+    worker: usize,
+    peers: usize,
+) {
+    use std::sync::atomic::Ordering;
+
+    use differential_dataflow::consolidation::consolidate_updates;
+    use timely::dataflow::channels::pact::Pipeline;
+    use timely::dataflow::operators::generic::operator::Operator;
+
+    let def = Arc::clone(&sink.0);
+    let mut writer: Option<Box<dyn laaster_connectors::api::SinkWriter>> = None;
+    let mut retry_after: Option<Instant> = None;
+    let mut pending: Vec<(Row, laaster_repr::Timestamp, laaster_repr::Diff)> = Vec::new();
+    let mut completed: Option<laaster_repr::Timestamp> = None;
+    oks.inner
+        .sink(Pipeline, "ExternalSink", move |(input, frontier)| {
+            input.for_each(|_capability, data| {
+                pending.append(data);
+            });
+            let upper = frontier.frontier().first().copied();
+            let ready: Vec<_> = match upper {
+                Some(upper) => {
+                    let (ready, later): (Vec<_>, Vec<_>) =
+                        pending.drain(..).partition(|(_, time, _)| *time < upper);
+                    pending = later;
+                    ready
+                }
+                None => std::mem::take(&mut pending),
+            };
+            if ready.is_empty() && upper == completed {
+                return;
+            }
+            if writer.is_none() && retry_after.is_none_or(|t| Instant::now() >= t) {
+                match def.config.open(worker, peers) {
+                    Ok(w) => writer = Some(w),
+                    Err(e) => {
+                        tracing::warn!(worker, "cannot open the sink: {e}");
+                        retry_after = Some(Instant::now() + RETRY);
+                    }
+                }
+            }
+            let Some(w) = writer.as_mut() else {
+                // Keep the changes until the writer opens.
+                pending.extend(ready);
+                return;
+            };
+            let mut ready = ready;
+            consolidate_updates(&mut ready);
+            ready.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)));
+            for (_, _, diff) in &ready {
+                if *diff > 0 {
+                    counters
+                        .inserted
+                        .fetch_add(diff.unsigned_abs(), Ordering::Relaxed);
+                } else {
+                    counters
+                        .retracted
+                        .fetch_add(diff.unsigned_abs(), Ordering::Relaxed);
+                }
+            }
+            let result = w
+                .write(&ready)
+                .and_then(|()| w.complete(upper.unwrap_or(laaster_repr::Timestamp::MAX)));
+            if let Err(e) = result {
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(worker, "the sink failed to write: {e}");
+                // Written again once the writer reopens (at-least-once).
+                pending.extend(ready);
+                writer = None;
+                retry_after = Some(Instant::now() + RETRY);
+            }
+            completed = upper;
+        });
+}

@@ -33,6 +33,9 @@ const RECENT_LINES: usize = 1_000;
 pub enum SinkConnector {
     /// Counted and discarded.
     Blackhole,
+    /// An external system (Redis, NATS JetStream, files), through the connector
+    /// registry (see [`crate::external::render_external_sink`]).
+    External(crate::external::ExternalSink),
     /// Printed to standard output, one line per row copy.
     Print {
         /// `'print-identifier'`: a prefix naming the sink in the output.
@@ -122,6 +125,9 @@ pub fn render_sink(
         });
     let counters = std::sync::Arc::clone(&spec.counters);
     match &spec.connector {
+        SinkConnector::External(sink) => {
+            crate::external::render_external_sink(rendered.oks, sink, counters, worker, peers);
+        }
         SinkConnector::Blackhole => {
             rendered
                 .oks
@@ -162,7 +168,7 @@ pub fn render_sink(
                     let mut lines = Vec::new();
                     input.for_each(|_capability, data| {
                         let mut changes: Vec<(Row, laaster_repr::Timestamp, Diff)> =
-                            data.drain(..).collect();
+                            std::mem::take(data);
                         // Retractions before insertions at each time, as Flink's -U/+U.
                         changes.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)));
                         for (row, _time, diff) in changes {

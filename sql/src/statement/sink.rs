@@ -23,9 +23,14 @@ const SINK_CONNECTORS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Sink-only connectors of the connector registry; their options are checked by the
+/// registry when the engine creates the sink.
+const EXTERNAL_SINK_CONNECTORS: &[&str] = &["redis"];
+
 /// Whether `connector` (lower-cased) names a sink connector.
 pub(super) fn is_sink_connector(connector: &str) -> bool {
     SINK_CONNECTORS.iter().any(|(name, _)| *name == connector)
+        || EXTERNAL_SINK_CONNECTORS.contains(&connector)
 }
 
 /// A `CREATE TABLE ... WITH ('connector' = <sink>)` as the source planner parsed it.
@@ -61,8 +66,9 @@ pub(super) fn plan_create_sink(table: SinkTable) -> Result<StatementPlan, PlanEr
         .iter()
         .find(|(name, _)| *name == connector)
         .map_or(&[][..], |(_, options)| *options);
+    let external = EXTERNAL_SINK_CONNECTORS.contains(&connector);
     for (key, value) in &table.options {
-        if !allowed.contains(&key.as_str()) {
+        if !external && !allowed.contains(&key.as_str()) {
             let hint = if allowed.is_empty() {
                 format!("The '{connector}' connector takes no options.")
             } else {
