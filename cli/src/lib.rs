@@ -143,7 +143,7 @@ pub fn run_sql(config: SqlConfig) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let backend = script::Backend::Remote(remote);
+        let backend = script::Backend::Remote(Box::new(remote));
         let runner = SqlRunner::with_backend(backend, config.format, config.subscribe);
         return run_input(runner, &config);
     }

@@ -15,7 +15,7 @@ use crate::subscribe::{self, FeedEnd, FeedError};
 /// (`--server`).
 pub enum Backend {
     Embedded(Session),
-    Remote(crate::remote::RemoteSession),
+    Remote(Box<crate::remote::RemoteSession>),
 }
 
 impl Backend {

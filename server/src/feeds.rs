@@ -307,11 +307,10 @@ impl Pump {
         self.metrics.messages_sent(Transport::WebSocket, sent);
     }
 
-    /// Ends the feed if no client is left. Holds the registry lock so that no client
-    /// can join a feed that is going away.
+    /// Ends the feed if no client is left. `closed` is set under the state lock that
+    /// joiners also take to register, so no client can join a feed that is going
+    /// away; the stale registry entry is replaced by the next joiner.
     fn close_if_unused(&self) -> bool {
-        // The hub is not reachable from here; the registry entry is found stale via
-        // `closed` and replaced by the next joiner.
         let mut state = lock(&self.feed.state);
         if state.clients.is_empty() {
             state.closed = true;

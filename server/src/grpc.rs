@@ -246,7 +246,7 @@ async fn ingest_batch(
             .map(|(row, e)| proto::RowError {
                 row: *row as u64,
                 column: e.column.clone().unwrap_or_default(),
-                error: Some(proto::Error::from(&e.error)),
+                error: Some(proto::Error::from(&*e.error)),
             })
             .collect(),
         error: outcome.error.as_ref().map(proto::Error::from),

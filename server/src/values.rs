@@ -123,7 +123,7 @@ pub fn error_json(error: &ErrorResponse) -> Json {
 pub struct RowConversionError {
     /// The column at fault, if the problem is one value.
     pub column: Option<String>,
-    pub error: ErrorResponse,
+    pub error: Box<ErrorResponse>,
 }
 
 /// Parses one JSON row (an object by column name, or an array in column order) into a
@@ -131,7 +131,7 @@ pub struct RowConversionError {
 pub fn json_row(text: &str, desc: &RelationDesc) -> Result<Row, RowConversionError> {
     let whole = |error: ErrorResponse| RowConversionError {
         column: None,
-        error,
+        error: Box::new(error),
     };
     let value: Json = serde_json::from_str(text).map_err(|e| {
         whole(
@@ -164,11 +164,10 @@ pub fn json_row(text: &str, desc: &RelationDesc) -> Result<Row, RowConversionErr
                 let names: Vec<&str> = desc.names().collect();
                 return Err(RowConversionError {
                     column: Some(unknown.clone()),
-                    error: ErrorResponse::new(
-                        "42703",
-                        format!("column \"{unknown}\" does not exist"),
-                    )
-                    .with_hint(format!("the table's columns are {}", names.join(", "))),
+                    error: Box::new(
+                        ErrorResponse::new("42703", format!("column \"{unknown}\" does not exist"))
+                            .with_hint(format!("the table's columns are {}", names.join(", "))),
+                    ),
                 });
             }
             values
@@ -184,7 +183,7 @@ pub fn json_row(text: &str, desc: &RelationDesc) -> Result<Row, RowConversionErr
     for (value, column) in values.iter().zip(&desc.columns) {
         let at_column = |error: ErrorResponse| RowConversionError {
             column: Some(column.name.clone()),
-            error,
+            error: Box::new(error),
         };
         if value.is_null() && !column.typ.nullable {
             return Err(at_column(ErrorResponse::new(
