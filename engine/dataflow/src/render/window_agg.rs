@@ -556,3 +556,83 @@ fn hold(
         _ => *held = Some(new),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(peers: usize, emit: WindowEmit) -> WindowState {
+        WindowState {
+            aggregates: vec![AggregateExpr {
+                func: AggregateFunc::Count,
+                args: vec![laaster_repr::ScalarExpr::Literal(
+                    Datum::Bool(true),
+                    ScalarType::Bool,
+                )],
+                distinct: false,
+                order_by: Vec::new(),
+            }],
+            emit,
+            peers,
+            groups: HashMap::new(),
+            closing: BTreeMap::new(),
+            readers: vec![None; peers],
+            watermark: None,
+        }
+    }
+
+    fn row(key: i64, close_at: i64) -> (Keyed, Diff) {
+        (
+            (
+                Row::new(vec![Datum::Int64(key)]),
+                close_at,
+                Row::new(vec![Datum::Bool(true)]),
+            ),
+            1,
+        )
+    }
+
+    #[test]
+    fn the_watermark_is_the_minimum_over_readers_not_idle() {
+        let mut state = state(2, WindowEmit::OnUpdate);
+        let mut out = Vec::new();
+        state.apply_rows(1, vec![row(1, 100), row(2, 300)], &mut out);
+        assert_eq!(out.len(), 2);
+        // Only one reader reported: no watermark yet.
+        state.apply_watermarks(2, vec![(0, 1, 500, false)], &mut out);
+        assert_eq!(state.watermark, None);
+        // Both: the minimum, which closes the window ending at 100.
+        state.apply_watermarks(3, vec![(1, 1, 150, false)], &mut out);
+        assert_eq!(state.watermark, Some(150));
+        assert_eq!(state.groups.len(), 1);
+        // The slow reader goes idle: it no longer holds the watermark back.
+        state.apply_watermarks(4, vec![(1, 2, 150, true)], &mut out);
+        assert_eq!(state.watermark, Some(500));
+        assert!(state.groups.is_empty());
+        // An older update (smaller sequence number) is ignored.
+        state.apply_watermarks(5, vec![(1, 1, 150, false)], &mut out);
+        assert_eq!(state.readers[1], Some((2, 150, true)));
+        // All idle: the watermark stays.
+        state.apply_watermarks(6, vec![(0, 2, 500, true)], &mut out);
+        assert_eq!(state.watermark, Some(500));
+        // A row for a window already closed is dropped, not counted into a new group.
+        state.apply_rows(7, vec![row(3, 400)], &mut out);
+        assert!(state.groups.is_empty());
+    }
+
+    #[test]
+    fn emit_on_window_close_emits_each_final_row_once() {
+        let mut state = state(1, WindowEmit::OnWindowClose);
+        let mut out = Vec::new();
+        state.apply_rows(1, vec![row(1, 100), row(1, 100), row(2, 300)], &mut out);
+        assert!(out.is_empty(), "nothing before the window closes");
+        state.apply_watermarks(2, vec![(0, 1, 100, false)], &mut out);
+        let expected = Row::new(vec![Datum::Int64(1), Datum::Int64(2)]);
+        assert_eq!(out, vec![(Ok(expected), 2, 1)]);
+        out.clear();
+        state.apply_watermarks(3, vec![(0, 2, WATERMARK_DONE, false)], &mut out);
+        let expected = Row::new(vec![Datum::Int64(2), Datum::Int64(1)]);
+        assert_eq!(out, vec![(Ok(expected), 3, 1)]);
+        assert!(state.groups.is_empty() && state.closing.is_empty());
+    }
+}
