@@ -198,3 +198,33 @@ fn datagen_produces_its_rows_once_across_workers() {
     assert!(error.message.contains("unknown option 'rows'"), "{error}");
     assert!(error.hint.is_some());
 }
+
+#[test]
+fn paced_nexmark_emits_events_at_their_event_time_rate() {
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    // 600 events at 1,000 per second of event time, paced: at least ~0.6 s of wall time.
+    let started = std::time::Instant::now();
+    session
+        .execute(&nexmark_ddl("0", ", 'max-emit-speed' = 'false'").replace(
+            "'events.num' = '20000', 'first-event.rate' = '10000'",
+            "'events.num' = '600', 'first-event.rate' = '1000'",
+        ))
+        .expect("create source");
+    session
+        .execute("CREATE MATERIALIZED VIEW events AS SELECT count(*) FROM datagen")
+        .expect("view");
+    let row = finished_source(&mut session);
+    assert_eq!(row[1], "600", "{row:?}");
+    let elapsed = started.elapsed();
+    // A lower bound only: paced emission cannot finish before the last event is due.
+    assert!(
+        elapsed >= Duration::from_millis(550),
+        "600 paced events at 1,000/s took {elapsed:?}"
+    );
+    assert_eq!(count(&mut session, "SELECT * FROM events"), 600);
+}
