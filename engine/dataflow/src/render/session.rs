@@ -122,7 +122,8 @@ mod tests {
 
     #[test]
     fn a_bridging_time_merges_two_sessions() {
-        assert_eq!(sessions([0, 20], 10), vec![(0, 10, 1), (20, 30, 1)]);
-        assert_eq!(sessions([0, 9, 20], 10), vec![(0, 30, 3)]);
+        assert_eq!(sessions([0, 20], 15), vec![(0, 15, 1), (20, 35, 1)]);
+        // 10 < 15 extends the first session to 25, and 20 < 25 joins the second.
+        assert_eq!(sessions([0, 10, 20], 15), vec![(0, 35, 3)]);
     }
 }
