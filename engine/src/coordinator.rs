@@ -566,20 +566,19 @@ impl Coordinator {
                 done,
             } => {
                 // Reports from a consumer already dropped are ignored.
-                if let Some(reports) = self
+                if let Some(slot) = self
                     .sources
                     .get_mut(&id)
                     .and_then(|progress| progress.consumers.get_mut(&consumer))
+                    .and_then(|reports| reports.get_mut(worker))
                 {
-                    if let Some(slot) = reports.get_mut(worker) {
-                        *slot = Some(ReaderProgress {
-                            emitted,
-                            late,
-                            errors,
-                            watermark,
-                            done,
-                        });
-                    }
+                    *slot = Some(ReaderProgress {
+                        emitted,
+                        late,
+                        errors,
+                        watermark,
+                        done,
+                    });
                 }
             }
             Response::WorkerFailed { worker, message } => {
