@@ -220,10 +220,6 @@ fn create_table_unsupported_clauses_are_named() {
             "FOREIGN KEY constraints",
         ),
         (
-            "CREATE TABLE t (a INT) WITH ('connector' = 'blackhole')",
-            "blackhole sink tables",
-        ),
-        (
             "CREATE TABLE t (a INT, b AS a + 1)",
             "computed columns in a table without a connector",
         ),
@@ -815,4 +811,35 @@ fn query_planner_views_over_window_functions_record_their_table() {
         assert_eq!(uses, [id], "{sql}");
         assert_eq!(query.desc.arity(), 5, "{sql}");
     }
+}
+
+#[test]
+fn sink_tables_plan_and_refuse_bad_options() {
+    let catalog = TestCatalog::default();
+    let plan = |sql: &str| {
+        plan_statement(
+            &catalog,
+            &parse_statement(sql).expect("parses"),
+            &PlanContext { now_micros: 0 },
+        )
+    };
+    match plan("CREATE TABLE s (a INT) WITH ('connector' = 'print', 'print-identifier' = 'x')") {
+        Ok(StatementPlan::CreateSink(sink)) => {
+            assert_eq!(sink.connector, "print");
+            assert_eq!(sink.desc.arity(), 1);
+        }
+        other => panic!("expected a sink, got {other:?}"),
+    }
+    let message = |sql: &str| match plan(sql) {
+        Ok(p) => panic!("{sql}: expected an error, got {p:?}"),
+        Err(e) => e.to_response().message,
+    };
+    assert!(
+        message("CREATE TABLE s (a INT) WITH ('connector' = 'blackhole', 'x' = '1')")
+            .contains("unknown option 'x'")
+    );
+    assert!(
+        message("CREATE TABLE s (a INT) WITH ('connector' = 'print', 'standard-error' = 'maybe')")
+            .contains("must be true or false")
+    );
 }
