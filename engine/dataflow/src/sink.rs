@@ -137,6 +137,9 @@ pub fn render_sink(
                         for (_, _, diff) in data.iter() {
                             count(&counters, *diff);
                         }
+                        // Drop the rows now: a container handed back for reuse would
+                        // otherwise keep them alive.
+                        data.clear();
                     });
                     counters.record_frontier(worker, frontier.frontier().first().copied());
                 });
