@@ -439,7 +439,8 @@ fn run_nexmark_oracle(workers: usize) {
     for table in ["person", "auction", "bid"] {
         let sql = format!("SELECT * FROM {table}");
         let view = format!("SELECT * FROM all_{table}");
-        if let Some(difference) = diff(&laaster_rows(&mut session, &view), &pg_rows(&mut pg, &sql)) {
+        if let Some(difference) = diff(&laaster_rows(&mut session, &view), &pg_rows(&mut pg, &sql))
+        {
             panic!(
                 "the nexmark source's {table} events differ from the generator's (workers={workers}): {difference}"
             );

@@ -331,7 +331,11 @@ impl Sequencer<'_> {
 
     /// Expects reports from the readers `consumer`'s dataflow runs for the streamed
     /// sources `plan` reads.
-    pub(crate) fn add_consumer(&mut self, plan: &laaster_repr::plan::Plan, consumer: SourceConsumer) {
+    pub(crate) fn add_consumer(
+        &mut self,
+        plan: &laaster_repr::plan::Plan,
+        consumer: SourceConsumer,
+    ) {
         let workers = self.coordinator.workers.commands.len();
         for id in self.streamed_sources(plan) {
             if let Some(progress) = self.coordinator.sources.get_mut(&id) {

@@ -222,7 +222,10 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
             }
             text.push_str(&format!(" watermark={source}"));
             if *allowed_lateness != 0 {
-                text.push_str(&format!(" allowed_lateness={}", duration(*allowed_lateness)));
+                text.push_str(&format!(
+                    " allowed_lateness={}",
+                    duration(*allowed_lateness)
+                ));
             }
             if *emit == laaster_repr::plan::WindowEmit::OnWindowClose {
                 text.push_str(" emit=on_window_close");

@@ -101,7 +101,9 @@ pub enum StatementPlan {
     ShowSinks,
     /// `CREATE FUNCTION name AS 'class'` for a known class: nothing to do (the built-in
     /// `name` implements it).
-    CreateFunction { name: String },
+    CreateFunction {
+        name: String,
+    },
     ShowViews,
     ShowColumns {
         id: GlobalId,

@@ -111,7 +111,9 @@ fn plan_create_function(name: &str, class: &str) -> Result<StatementPlan, PlanEr
                 "0A000",
                 format!("class '{class}' is Laaster's built-in function {builtin}, not \"{name}\""),
             )
-            .with_hint(format!("Name it {builtin}: CREATE FUNCTION {builtin} AS '{class}'.")),
+            .with_hint(format!(
+                "Name it {builtin}: CREATE FUNCTION {builtin} AS '{class}'."
+            )),
         ));
     }
     Ok(StatementPlan::CreateFunction {

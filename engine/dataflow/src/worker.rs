@@ -280,7 +280,13 @@ impl WorkerState {
                             name: format!("{name}_late"),
                         },
                     );
-                    let reader = self.stream_reader(id, SourceConsumer::Table(late_id), &spec, worker.peers(), None);
+                    let reader = self.stream_reader(
+                        id,
+                        SourceConsumer::Table(late_id),
+                        &spec,
+                        worker.peers(),
+                        None,
+                    );
                     self.readers.push(StreamReader {
                         late_table: Some(late_id),
                         ..reader
@@ -439,7 +445,13 @@ impl WorkerState {
         });
         input.advance_to(self.input_time);
         input.flush();
-        let reader = self.stream_reader(id, SourceConsumer::Table(id), spec, worker.peers(), Some(input));
+        let reader = self.stream_reader(
+            id,
+            SourceConsumer::Table(id),
+            spec,
+            worker.peers(),
+            Some(input),
+        );
         self.readers.push(reader);
         self.collections.insert(
             id,
@@ -488,7 +500,12 @@ impl WorkerState {
     }
 
     /// Starts this worker's readers for a dataflow built with `streamed` inputs.
-    fn start_readers(&mut self, consumer: SourceConsumer, streamed: Vec<StreamedInput>, peers: usize) {
+    fn start_readers(
+        &mut self,
+        consumer: SourceConsumer,
+        streamed: Vec<StreamedInput>,
+        peers: usize,
+    ) {
         for mut input in streamed {
             let Some(spec) = self.source_specs.get(&input.source).cloned() else {
                 continue;
@@ -652,7 +669,11 @@ impl WorkerState {
                     buffer.errs_frontier = frontier.frontier().to_owned();
                 });
         });
-        self.start_readers(SourceConsumer::Subscribe(subscribe_id), streamed, worker.peers());
+        self.start_readers(
+            SourceConsumer::Subscribe(subscribe_id),
+            streamed,
+            worker.peers(),
+        );
         self.subscribes.insert(
             subscribe_id,
             ActiveSubscribe {

@@ -196,8 +196,7 @@ pub(super) fn apply(func: &Func, args: &[Datum]) -> Result<Datum, EvalError> {
             [Datum::Null, _] => Ok(Datum::Int64(0)),
             [Datum::Text(s), Datum::Text(c)] => match c.chars().next() {
                 Some(wanted) => Ok(Datum::Int64(
-                    i64::try_from(s.chars().filter(|&ch| ch == wanted).count())
-                        .unwrap_or(i64::MAX),
+                    i64::try_from(s.chars().filter(|&ch| ch == wanted).count()).unwrap_or(i64::MAX),
                 )),
                 None => Err(EvalError::Other(
                     "count_char: the character argument is empty".into(),
