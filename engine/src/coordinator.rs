@@ -349,7 +349,7 @@ impl Coordinator {
     fn run(&mut self, requests: Receiver<Request>) {
         let responses = self.workers.responses.clone();
         loop {
-            let watching = !self.subscribes.is_empty() || self.dirty || !self.sources.is_empty();
+            let watching = self.watching();
             let timeout = if watching {
                 self.config.tick
             } else {
@@ -367,7 +367,7 @@ impl Coordinator {
                 },
                 default(timeout) => {}
             }
-            if !self.subscribes.is_empty() || self.dirty || !self.sources.is_empty() {
+            if self.watching() {
                 self.tick();
             }
         }
@@ -426,6 +426,20 @@ impl Coordinator {
             plan
         };
         self.sequence(plan, &statement.sql)
+    }
+
+    /// Whether anyone needs time to move between requests: subscribers, writes not yet
+    /// closed, running sources, and sink dataflows (a sink writes a timestamp's changes
+    /// once time passes it).
+    fn watching(&self) -> bool {
+        !self.subscribes.is_empty()
+            || self.dirty
+            || !self.sources.is_empty()
+            || self
+                .sinks
+                .sinks
+                .values()
+                .any(|sink| !sink.dataflows.is_empty())
     }
 
     /// Advances time to the wall clock (closing every earlier time) when it has moved.
