@@ -121,6 +121,8 @@ pub fn render_sink(
                 counters
                     .errors
                     .fetch_add(u64::try_from(errors).unwrap_or(0), Ordering::Relaxed);
+                // As in the blackhole: a reused container must not keep the errors alive.
+                data.clear();
             });
         });
     let counters = std::sync::Arc::clone(&spec.counters);
