@@ -29,7 +29,9 @@ use timely::progress::frontier::AntichainRef;
 use timely::worker::Worker;
 
 use crate::command::{Command, Response};
-use crate::render::{ErrTrace, Imported, RenderContext, Rendered, RowTrace, arrange_rows};
+use crate::render::{
+    ErrTrace, Imported, RenderContext, Rendered, RowTrace, arrange_packed, arrange_rows,
+};
 use crate::source::{SourceConsumer, SourceReader, SourceSpec, WatermarkUpdate};
 
 /// The coordinator's side of the running workers.
@@ -306,11 +308,7 @@ impl WorkerState {
                 let imports = self.imports(&plan);
                 let mut streamed = self.streamed_inputs(&plan);
                 let (oks, errs) = worker.dataflow_named(&format!("view {name}"), |scope| {
-                    let rendered = render_with_imports(scope, imports, &mut streamed, &plan);
-                    (
-                        arrange_rows(rendered.oks, "view"),
-                        rendered.errs.arrange_by_self_named("view errors").trace,
-                    )
+                    render_arranged(scope, imports, &mut streamed, &plan, "view")
                 });
                 self.start_readers(SourceConsumer::View(id), streamed, worker.peers());
                 self.collections.insert(
@@ -620,11 +618,7 @@ impl WorkerState {
         let dataflow = worker.next_dataflow_index();
         let imports = self.imports(plan);
         let (oks, errs) = worker.dataflow_named("peek", |scope| {
-            let rendered = render_with_imports(scope, imports, &mut Vec::new(), plan);
-            (
-                arrange_rows(rendered.oks, "peek"),
-                rendered.errs.arrange_by_self_named("peek errors").trace,
-            )
+            render_arranged(scope, imports, &mut Vec::new(), plan, "peek")
         });
         self.peeks.push(PendingPeek {
             peek_id,
@@ -791,6 +785,34 @@ fn render_with_imports<'s>(
     streamed: &mut [StreamedInput],
     plan: &Plan,
 ) -> Rendered<'s> {
+    render_context(scope, imports, streamed).render(plan)
+}
+
+/// Renders `plan` in `scope` and arranges its rows and errors (a view's or a peek's
+/// contents).
+fn render_arranged(
+    scope: timely::dataflow::Scope<'_, Timestamp>,
+    imports: Vec<(GlobalId, RowTrace, ErrTrace)>,
+    streamed: &mut [StreamedInput],
+    plan: &Plan,
+    name: &str,
+) -> (RowTrace, ErrTrace) {
+    let rendered = render_context(scope, imports, streamed).render_packed(plan);
+    (
+        arrange_packed(rendered.rows, name),
+        rendered
+            .errs
+            .arrange_by_self_named(&format!("{name} errors"))
+            .trace,
+    )
+}
+
+/// A render context for `scope` with the given arrangements and streamed inputs imported.
+fn render_context<'s>(
+    scope: timely::dataflow::Scope<'s, Timestamp>,
+    imports: Vec<(GlobalId, RowTrace, ErrTrace)>,
+    streamed: &mut [StreamedInput],
+) -> RenderContext<'s> {
     let mut context = RenderContext {
         scope,
         imports: BTreeMap::new(),
@@ -816,7 +838,7 @@ fn render_with_imports<'s>(
             .as_collection(|error: &EvalError, _: &()| error.clone());
         context.arranged.insert(id, Imported { rows, errs });
     }
-    context.render(plan)
+    context
 }
 
 /// Whether the trace has no more updates to come at times `<= timestamp`.

@@ -11,7 +11,9 @@ use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semig
 use differential_dataflow::operators::CountTotal;
 use differential_dataflow::{AsCollection, VecCollection};
 use laaster_repr::plan::{AggregateExpr, AggregateFunc};
-use laaster_repr::{Datum, Diff, EvalError, PackedRow, Row, ScalarExpr, ScalarType, Timestamp};
+use laaster_repr::{
+    Datum, Diff, EvalError, PackedRow, Row, RowPacker, ScalarExpr, ScalarType, Timestamp,
+};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use smallvec::{SmallVec, smallvec};
@@ -130,28 +132,43 @@ fn render_row_counts<'s>(
     let keys = input
         .oks
         .map(move |row| PackedRow::pack(group_key.iter().map(|&c| &row[c])));
-    count_keys(keys, input.errs, aggregates, global)
+    unpack(Imported {
+        rows: count_keys(keys, aggregates, global),
+        errs: input.errs,
+    })
 }
 
 /// [`render_row_counts`] of an imported table or view: the group keys are projected
-/// from the packed rows without unpacking them.
+/// from the packed rows without unpacking them, and the output rows are built packed
+/// (the caller arranges them, or unpacks them with [`unpack`]).
 pub fn render_packed_row_counts<'s>(
     input: Imported<'s>,
     group_key: Vec<usize>,
     aggregates: usize,
     global: bool,
-) -> Rendered<'s> {
+) -> Imported<'s> {
     let keys = input.rows.map(move |row| row.project(&group_key));
-    count_keys(keys, input.errs, aggregates, global)
+    Imported {
+        rows: count_keys(keys, aggregates, global),
+        errs: input.errs,
+    }
 }
 
-/// Counts the rows per key; the output row is the key and the count once per aggregate.
+/// Packed rows as rows.
+pub fn unpack(imported: Imported<'_>) -> Rendered<'_> {
+    Rendered {
+        oks: imported.rows.map(|row| row.unpack()),
+        errs: imported.errs,
+    }
+}
+
+/// Counts the rows per key; the output row is the key and the count once per aggregate,
+/// packed.
 fn count_keys<'s>(
     mut keys: PackedCollection<'s>,
-    errs: super::ErrCollection<'s>,
     aggregates: usize,
     global: bool,
-) -> Rendered<'s> {
+) -> PackedCollection<'s> {
     let scope = keys.scope();
     if global {
         // The global group always exists: one extra copy of the (empty) key on worker 0,
@@ -164,16 +181,15 @@ fn count_keys<'s>(
         keys = keys.concat(sentinel.to_stream(scope).as_collection());
     }
     let correction = Diff::from(global);
-    let oks = keys.count_total_core::<Diff>().map(move |(key, count)| {
-        let mut datums = Vec::with_capacity(key.arity() + aggregates);
-        key.unpack_into(&mut datums);
-        datums.extend(std::iter::repeat_n(
-            Datum::Int64(count - correction),
-            aggregates,
-        ));
-        Row::new(datums)
-    });
-    Rendered { oks, errs }
+    let mut packer = RowPacker::new();
+    keys.count_total_core::<Diff>().map(move |(key, count)| {
+        packer.push_row(&key);
+        let count = Datum::Int64(count - correction);
+        for _ in 0..aggregates {
+            packer.push(&count);
+        }
+        packer.finish()
+    })
 }
 
 /// Renders an accumulable `Reduce` (see the module docs).

@@ -131,6 +131,27 @@ fn key_by<'s>(input: &Rendered<'s>, key: Vec<ScalarExpr>) -> (Keyed<'s>, Rendere
     )
 }
 
+/// An inner join of two imported tables or views on columns, projected: the output rows
+/// are built from the packed inputs' bytes and stay packed (the view arranges them as
+/// they are). Such a join cannot fail.
+pub fn render_packed_join<'s>(
+    left: Imported<'s>,
+    right: Imported<'s>,
+    left_columns: Vec<usize>,
+    right_columns: Vec<usize>,
+    projection: Vec<usize>,
+) -> Imported<'s> {
+    let (left_keyed, left) = key_packed(left, left_columns);
+    let (right_keyed, right) = key_packed(right, right_columns);
+    let rows = left_keyed.join_map(right_keyed, move |_key, l: &PackedRow, r: &PackedRow| {
+        l.project_pair(r, &projection)
+    });
+    Imported {
+        rows,
+        errs: left.errs.concat(right.errs),
+    }
+}
+
 /// Renders a join of `left` and `right`.
 ///
 /// Packed inputs are only given for inner joins on columns (their `Rendered` then has no

@@ -119,12 +119,12 @@ impl<'s> RenderContext<'s> {
                 if accumulate::rows_only(aggregates)
                     && let Some(imported) = self.packed_import(input)
                 {
-                    return accumulate::render_packed_row_counts(
+                    return accumulate::unpack(accumulate::render_packed_row_counts(
                         imported,
                         group_key.clone(),
                         aggregates.len(),
                         *global,
-                    );
+                    ));
                 }
                 let input = self.render(input);
                 reduce::render_reduce(input, group_key.clone(), aggregates.clone(), *global)
@@ -223,6 +223,59 @@ impl<'s> RenderContext<'s> {
         }
     }
 
+    /// Renders `plan` as packed rows, ready to be arranged. Operators that can build
+    /// their output packed — inner joins of tables or views on columns with a plain
+    /// projection, row counts of a table or view — do, so the rows are never built as
+    /// [`Row`]s; anything else is rendered and packed.
+    pub fn render_packed(&self, plan: &Plan) -> Imported<'s> {
+        let columns = |key: &[ScalarExpr]| -> Option<Vec<usize>> {
+            key.iter()
+                .map(|k| match k {
+                    ScalarExpr::Column(c) => Some(*c),
+                    _ => None,
+                })
+                .collect()
+        };
+        match plan {
+            Plan::Mfp { input, mfp } if mfp.is_projection() => {
+                if let Plan::Join {
+                    left,
+                    right,
+                    left_key,
+                    right_key,
+                    residual: None,
+                    kind: JoinKind::Inner,
+                } = input.as_ref()
+                    && let (Some(l), Some(r)) = (self.packed_import(left), self.packed_import(right))
+                    && let (Some(lc), Some(rc)) = (columns(left_key), columns(right_key))
+                {
+                    return join::render_packed_join(l, r, lc, rc, mfp.projection.clone());
+                }
+            }
+            Plan::Reduce {
+                input,
+                group_key,
+                aggregates,
+                global,
+            } if accumulate::rows_only(aggregates) => {
+                if let Some(imported) = self.packed_import(input) {
+                    return accumulate::render_packed_row_counts(
+                        imported,
+                        group_key.clone(),
+                        aggregates.len(),
+                        *global,
+                    );
+                }
+            }
+            _ => {}
+        }
+        let rendered = self.render(plan);
+        Imported {
+            rows: rendered.oks.map(|row| PackedRow::from(&row)),
+            errs: rendered.errs,
+        }
+    }
+
     /// Renders a join, with `output` fused into it (inner joins only).
     fn render_join(&self, plan: &Plan, output: Option<MapFilterProject>) -> Rendered<'s> {
         let Plan::Join {
@@ -290,9 +343,12 @@ impl<'s> RenderContext<'s> {
 
 /// Arranges `rows` by the whole row, packed: how tables and views keep their contents.
 pub fn arrange_rows(rows: RowCollection<'_>, name: &str) -> RowTrace {
-    rows.map(|row| PackedRow::from(&row))
-        .arrange_by_self_named(name)
-        .trace
+    arrange_packed(rows.map(|row| PackedRow::from(&row)), name)
+}
+
+/// Arranges packed rows by the whole row.
+pub fn arrange_packed(rows: PackedCollection<'_>, name: &str) -> RowTrace {
+    rows.arrange_by_self_named(name).trace
 }
 
 /// Splits a collection of results into rows and errors.
