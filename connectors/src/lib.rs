@@ -27,5 +27,6 @@ pub mod file;
 pub mod format;
 pub mod nats;
 pub mod nexmark;
+pub mod postgres;
 pub mod redis;
 pub mod registry;

@@ -16,6 +16,10 @@ use crate::api::{ConnectorError, OnError, SinkConfig, SinkWriter, SourceConfig, 
 use crate::file::{FileReader, FileSourceOptions, FileWriter, parse_size};
 use crate::format::{Format, OptionError};
 use crate::nats::{NatsOptions, NatsReader, NatsWriter};
+use crate::postgres::{
+    PostgresCdcOptions, PostgresCdcReader, PostgresSinkOptions, PostgresSinkWriter,
+    StartupMode as PostgresStartup,
+};
 use crate::redis::{StreamReader, StreamSourceOptions, StreamWriter, UpsertWriter};
 
 /// Every external connector: name, whether it is a source, a sink, and its options.
@@ -38,6 +42,18 @@ pub const CONNECTORS: &[(&str, bool, bool, &str)] = &[
         true,
         true,
         "path, source.monitor-interval, sink.rolling-policy.file-size",
+    ),
+    (
+        "postgres",
+        false,
+        true,
+        "url, table-name, key.columns, sink.buffer-flush.max-rows",
+    ),
+    (
+        "postgres-cdc",
+        true,
+        false,
+        "url, schema-name, table-name, slot.name, publication.name, scan.startup.mode",
     ),
 ];
 
@@ -216,6 +232,9 @@ pub fn external_source(
     options: &[(String, String)],
     columns: &RelationDesc,
 ) -> Result<Option<SourceDef>, OptionError> {
+    if connector == "postgres-cdc" {
+        return postgres_cdc_source(options, columns).map(Some);
+    }
     let mut o = Options::new(connector, options);
     let config: Arc<dyn SourceConfig> = match connector {
         "redis-streams" => {
@@ -333,6 +352,9 @@ pub fn external_sink(
     options: &[(String, String)],
     columns: &RelationDesc,
 ) -> Result<Option<SinkDef>, OptionError> {
+    if connector == "postgres" {
+        return postgres_sink(options, columns).map(Some);
+    }
     let mut o = Options::new(connector, options);
     let kind = match connector {
         "redis-streams" => SinkKind::RedisStream {
@@ -416,6 +438,158 @@ pub fn external_sink(
             columns: columns.clone(),
         }),
     }))
+}
+
+#[derive(Debug)]
+struct PostgresCdcSource(PostgresCdcOptions);
+
+impl SourceConfig for PostgresCdcSource {
+    fn open(&self, split: usize, _splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        Ok(Box::new(PostgresCdcReader::open(&self.0, split)?))
+    }
+}
+
+/// `'connector' = 'postgres-cdc'`: change events of one table through a logical
+/// replication slot; 'format' is 'debezium-json' (the default) or 'json' (inserts only).
+fn postgres_cdc_source(
+    options: &[(String, String)],
+    columns: &RelationDesc,
+) -> Result<SourceDef, OptionError> {
+    let mut o = Options::new("postgres-cdc", options);
+    let url = o.require("url", "postgres://postgres@127.0.0.1:5432/test")?;
+    let table = o.require("table-name", "orders")?;
+    let slot = o.require("slot.name", "laaster_orders")?;
+    if slot.is_empty()
+        || !slot
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(OptionError {
+            message: format!(
+                "option 'slot.name' must be lower-case letters, digits and '_', not '{slot}'"
+            ),
+            hint:
+                "PostgreSQL's rule for replication slot names; write 'slot.name' = 'laaster_orders'"
+                    .into(),
+        });
+    }
+    let startup = match o
+        .get_or("scan.startup.mode", "initial")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "initial" => PostgresStartup::Initial,
+        "latest-offset" => PostgresStartup::LatestOffset,
+        other => {
+            return Err(OptionError {
+                message: format!(
+                    "option 'scan.startup.mode' must be 'initial' or 'latest-offset', not '{other}'"
+                ),
+                hint: "'initial' reads the table, then its changes; 'latest-offset' only changes from now on".into(),
+            });
+        }
+    };
+    let config = PostgresCdcOptions {
+        url,
+        schema: o.get_or("schema-name", "public"),
+        table,
+        publication: o.get_or("publication.name", &slot),
+        slot,
+        startup,
+        changelog: true,
+    };
+    let format = o.finish(columns, Some("debezium-json"))?;
+    let changelog = match format {
+        Format::DebeziumJson(_) => true,
+        Format::Json(_) => false,
+        _ => {
+            return Err(OptionError {
+                message: "connector 'postgres-cdc' produces change events: 'format' must be 'debezium-json' (the default) or 'json'".into(),
+                hint: "leave 'format' out for inserts, updates and deletes".into(),
+            });
+        }
+    };
+    Ok(SourceDef {
+        config: Arc::new(PostgresCdcSource(PostgresCdcOptions {
+            changelog,
+            ..config
+        })),
+        format,
+        on_error: on_error(options)?,
+    })
+}
+
+#[derive(Debug)]
+struct PostgresSink {
+    options: PostgresSinkOptions,
+    columns: RelationDesc,
+}
+
+impl SinkConfig for PostgresSink {
+    fn open(&self, _worker: usize, _workers: usize) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        Ok(Box::new(PostgresSinkWriter::open(
+            &self.options,
+            &self.columns,
+        )?))
+    }
+}
+
+/// `'connector' = 'postgres'`: upserts by key (or appends) into a PostgreSQL table.
+fn postgres_sink(
+    options: &[(String, String)],
+    columns: &RelationDesc,
+) -> Result<SinkDef, OptionError> {
+    let mut o = Options::new("postgres", options);
+    if options.iter().any(|(k, _)| k == "format") {
+        return Err(OptionError {
+            message: "connector 'postgres' writes table columns and takes no 'format'".into(),
+            hint: "remove 'format'".into(),
+        });
+    }
+    let url = o.require("url", "postgres://postgres@127.0.0.1:5432/test")?;
+    let table = o.require("table-name", "public.tally")?;
+    let key_columns = match o.get("key.columns") {
+        None => None,
+        Some(text) => {
+            let names: Vec<String> = text.split(',').map(|n| n.trim().to_string()).collect();
+            if let Some(name) = names.iter().find(|n| columns.index_of(n).is_none()) {
+                return Err(OptionError {
+                    message: format!(
+                        "'key.columns' names '{name}', which is not a column of the sink"
+                    ),
+                    hint: format!(
+                        "columns: {}",
+                        columns.names().collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+            Some(names)
+        }
+    };
+    let rows = o.get_or("sink.buffer-flush.max-rows", "1000");
+    let max_rows = match rows.trim().parse::<usize>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            return Err(OptionError {
+                message: format!(
+                    "option 'sink.buffer-flush.max-rows' must be a positive number, not '{rows}'"
+                ),
+                hint: "write 'sink.buffer-flush.max-rows' = '1000'".into(),
+            });
+        }
+    };
+    o.finish(columns, Some("json"))?;
+    Ok(SinkDef {
+        config: Arc::new(PostgresSink {
+            options: PostgresSinkOptions {
+                url,
+                table,
+                key_columns,
+                max_rows,
+            },
+            columns: columns.clone(),
+        }),
+    })
 }
 
 #[cfg(test)]
