@@ -27,3 +27,6 @@ install_chromium
 
 # Logical decoding (wal_level = logical) for the postgres-cdc source's tests.
 bash "$(dirname "$0")/postgres-logical.sh"
+
+# The tansu Kafka-protocol broker for the Kafka connector's tests (cached outside the repo).
+bash "$(dirname "$0")/install-tansu.sh"

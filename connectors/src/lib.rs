@@ -25,6 +25,7 @@ pub mod api;
 pub mod datagen;
 pub mod file;
 pub mod format;
+pub mod kafka;
 pub mod nats;
 pub mod nexmark;
 pub mod postgres;

@@ -15,6 +15,9 @@ use laaster_repr::RelationDesc;
 use crate::api::{ConnectorError, OnError, SinkConfig, SinkWriter, SourceConfig, SourceReader};
 use crate::file::{FileReader, FileSourceOptions, FileWriter, parse_size};
 use crate::format::{Format, OptionError};
+use crate::kafka::{
+    KafkaReader, KafkaSinkOptions, KafkaSourceOptions, KafkaWriter, SinkMode, StartupMode,
+};
 use crate::nats::{NatsOptions, NatsReader, NatsWriter};
 use crate::postgres::{
     PostgresCdcOptions, PostgresCdcReader, PostgresSinkOptions, PostgresSinkWriter,
@@ -42,6 +45,14 @@ pub const CONNECTORS: &[(&str, bool, bool, &str)] = &[
         true,
         true,
         "path, source.monitor-interval, sink.rolling-policy.file-size",
+    ),
+    (
+        "kafka",
+        true,
+        true,
+        "topic, properties.bootstrap.servers, properties.group.id, scan.startup.mode, \
+         scan.startup.specific-offsets, key.columns, key.format, sink.mode, \
+         sink.delivery-guarantee, properties.*",
     ),
     (
         "postgres",
@@ -225,6 +236,45 @@ impl SourceConfig for FileSource {
     }
 }
 
+#[derive(Debug)]
+struct KafkaSource(KafkaSourceOptions);
+
+impl SourceConfig for KafkaSource {
+    fn open(&self, split: usize, splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        Ok(Box::new(KafkaReader::open(&self.0, split, splits)?))
+    }
+}
+
+fn option_error(e: ConnectorError) -> OptionError {
+    OptionError {
+        message: e.message,
+        hint: e.hint.unwrap_or_default(),
+    }
+}
+
+/// Kafka's `'properties.*'` options other than the two named ones, without the prefix,
+/// checked by librdkafka.
+fn kafka_properties(o: &mut Options) -> Result<Vec<(String, String)>, OptionError> {
+    let names: Vec<String> = o
+        .given
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| {
+            k.starts_with("properties.")
+                && k != "properties.bootstrap.servers"
+                && k != "properties.group.id"
+        })
+        .collect();
+    let mut properties = Vec::new();
+    for name in names {
+        if let Some(value) = o.get(&name) {
+            properties.push((name["properties.".len()..].to_string(), value));
+        }
+    }
+    crate::kafka::check_properties(&properties).map_err(option_error)?;
+    Ok(properties)
+}
+
 /// The source definition for `options` if `connector` is an external source; `None`
 /// for connectors this registry does not know (the engine's own, or unknown ones).
 pub fn external_source(
@@ -270,6 +320,21 @@ pub fn external_source(
                 monitor_interval,
             }))
         }
+        "kafka" => {
+            let topic = o.require("topic", "votes")?;
+            let bootstrap_servers = o.require("properties.bootstrap.servers", "127.0.0.1:9092")?;
+            let group_id = o.get_or("properties.group.id", "laaster");
+            let mode = o.get_or("scan.startup.mode", "group-offsets");
+            let specific = o.get("scan.startup.specific-offsets");
+            let startup = StartupMode::parse(&mode, specific.as_deref()).map_err(option_error)?;
+            Arc::new(KafkaSource(KafkaSourceOptions {
+                topic,
+                bootstrap_servers,
+                group_id,
+                startup,
+                properties: kafka_properties(&mut o)?,
+            }))
+        }
         _ => return Ok(None),
     };
     let format = o.finish(columns, None)?;
@@ -299,6 +364,13 @@ enum SinkKind {
         extension: String,
         max_bytes: u64,
         retractions: bool,
+    },
+    Kafka {
+        options: KafkaSinkOptions,
+        /// `'key.format'`; `None`: the value's format.
+        key_format: Option<Format>,
+        /// The key columns' description, when there are key columns.
+        key_desc: Option<RelationDesc>,
     },
 }
 
@@ -342,8 +414,128 @@ impl SinkConfig for ExternalSink {
                 *retractions,
                 encoder,
             )?),
+            SinkKind::Kafka {
+                options,
+                key_format,
+                key_desc,
+            } => {
+                let options = KafkaSinkOptions {
+                    format_writes_retractions: matches!(self.format, Format::DebeziumJson(_)),
+                    ..options.clone()
+                };
+                let key_encoder = key_desc
+                    .as_ref()
+                    .map(|desc| key_format.as_ref().unwrap_or(&self.format).encoder(desc));
+                Box::new(KafkaWriter::open(&options, encoder, key_encoder)?)
+            }
         })
     }
+}
+
+/// The key columns named by `'key.columns'` (comma-separated), as indexes.
+fn key_columns(keys: &str, columns: &RelationDesc) -> Result<Vec<usize>, OptionError> {
+    let mut indexes = Vec::new();
+    for name in keys.split(',').map(str::trim) {
+        let Some(index) = columns.index_of(name) else {
+            return Err(OptionError {
+                message: format!("'key.columns' names '{name}', which is not a column of the sink"),
+                hint: format!(
+                    "columns: {}",
+                    columns.names().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        };
+        indexes.push(index);
+    }
+    Ok(indexes)
+}
+
+/// A Kafka sink's options (the value format is read by [`Options::finish`]).
+fn kafka_sink(
+    o: &mut Options,
+    given: &[(String, String)],
+    columns: &RelationDesc,
+) -> Result<SinkKind, OptionError> {
+    let topic = o.require("topic", "tally")?;
+    let bootstrap_servers = o.require("properties.bootstrap.servers", "127.0.0.1:9092")?;
+    let key_columns = match o.get("key.columns") {
+        Some(keys) => key_columns(&keys, columns)?,
+        None => Vec::new(),
+    };
+    let mode = match o
+        .get_or("sink.mode", "append")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "append" | "append-only" => SinkMode::Append,
+        "upsert" => SinkMode::Upsert,
+        other => {
+            return Err(OptionError {
+                message: format!("option 'sink.mode' must be 'append' or 'upsert', not '{other}'"),
+                hint: "'upsert' keeps the latest row per 'key.columns' and writes deletes as tombstones".into(),
+            });
+        }
+    };
+    if mode == SinkMode::Upsert && key_columns.is_empty() {
+        return Err(OptionError {
+            message: "'sink.mode' = 'upsert' needs 'key.columns'".into(),
+            hint: "add 'key.columns' = '<the view's key columns>'".into(),
+        });
+    }
+    let flush_on_complete = match o
+        .get_or("sink.delivery-guarantee", "at-least-once")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "at-least-once" => true,
+        "none" => false,
+        other => {
+            return Err(OptionError {
+                message: format!(
+                    "option 'sink.delivery-guarantee' must be 'at-least-once' or 'none', not '{other}'"
+                ),
+                hint: "'exactly-once' (Kafka transactions) is not supported".into(),
+            });
+        }
+    };
+    let key_desc = (!key_columns.is_empty()).then(|| {
+        RelationDesc::new(
+            key_columns
+                .iter()
+                .map(|&i| columns.columns[i].clone())
+                .collect(),
+        )
+    });
+    let key_format = match (given.iter().any(|(k, _)| k == "key.format"), &key_desc) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(OptionError {
+                message: "option 'key.format' needs 'key.columns'".into(),
+                hint: "add 'key.columns' = '<the columns forming the message key>'".into(),
+            });
+        }
+        (true, Some(desc)) => {
+            for (k, _) in given {
+                if Format::is_format_option("key.format", k) {
+                    o.used.push(k.clone());
+                }
+            }
+            Some(Format::from_options("key.format", given, desc)?)
+        }
+    };
+    Ok(SinkKind::Kafka {
+        options: KafkaSinkOptions {
+            topic,
+            bootstrap_servers,
+            key_columns,
+            mode,
+            flush_on_complete,
+            format_writes_retractions: false,
+            properties: kafka_properties(o)?,
+        },
+        key_format,
+        key_desc,
+    })
 }
 
 /// The sink definition for `options` if `connector` is an external sink.
@@ -428,6 +620,7 @@ pub fn external_sink(
                 retractions: format == "debezium-json",
             }
         }
+        "kafka" => kafka_sink(&mut o, options, columns)?,
         _ => return Ok(None),
     };
     let format = o.finish(columns, Some("json"))?;
