@@ -171,6 +171,27 @@ impl Session {
     }
 }
 
+/// Runs `sql` (one or more statements, simple query protocol) and returns the rows of
+/// its results as text, `None` for NULL. For tests and tools that check a table.
+pub fn query_text(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, ConnectorError> {
+    let session = Session::connect(url)?;
+    let messages = session
+        .runtime
+        .block_on(session.client.simple_query(sql))
+        .map_err(|e| pg_error("query failed", e))?;
+    Ok(messages
+        .iter()
+        .filter_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect())
+}
+
 /// A PostgreSQL error as a connector error: what we were doing, the server's message,
 /// detail and hint.
 fn pg_error(what: impl fmt::Display, e: tokio_postgres::Error) -> ConnectorError {
