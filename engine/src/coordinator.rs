@@ -62,6 +62,9 @@ pub(crate) enum Request {
         name: String,
         reply: Sender<Result<SourceStatus, ErrorResponse>>,
     },
+    ArrangementSizes {
+        reply: Sender<Result<Vec<ArrangementSize>, ErrorResponse>>,
+    },
     Shutdown,
 }
 
@@ -161,6 +164,16 @@ impl Session {
                 name: name.to_string(),
                 reply,
             })
+            .map_err(|_| engine_gone())?;
+        response.recv().map_err(|_| engine_gone())?
+    }
+
+    /// How many updates each table's and view's arrangement holds, summed over the
+    /// workers (for metrics). Costs one round trip to every worker.
+    pub fn arrangement_sizes(&mut self) -> Result<Vec<ArrangementSize>, ErrorResponse> {
+        let (reply, response) = crossbeam_channel::bounded(1);
+        self.requests
+            .send(Request::ArrangementSizes { reply })
             .map_err(|_| engine_gone())?;
         response.recv().map_err(|_| engine_gone())?
     }
@@ -281,6 +294,19 @@ pub struct SourceStatus {
     pub errors: u64,
     /// The source's watermark (microseconds; the minimum over its readers still running).
     pub watermark: Option<i64>,
+}
+
+/// The size of one table's or view's arrangement, as [`Session::arrangement_sizes`]
+/// reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArrangementSize {
+    /// The table or view.
+    pub name: String,
+    /// "table", "materialized view", "source table", ...
+    pub kind: &'static str,
+    /// Updates (row, time, diff) held in its arrangement's batches over all workers:
+    /// about the number of distinct rows once compaction has caught up.
+    pub records: u64,
 }
 
 /// Answers gathered for one peek.
@@ -404,8 +430,53 @@ impl Coordinator {
                     });
                 let _ = reply.send(status);
             }
+            Request::ArrangementSizes { reply } => {
+                let _ = reply.send(self.arrangement_sizes());
+            }
             Request::Shutdown => {}
         }
+    }
+
+    /// Asks every worker for its arrangements' sizes and sums them per collection.
+    fn arrangement_sizes(&mut self) -> Result<Vec<ArrangementSize>, ErrorResponse> {
+        if let Some(failure) = &self.failed {
+            return Err(failure.clone());
+        }
+        let request_id = self.next_id();
+        self.workers
+            .broadcast(Command::ArrangementSizes { request_id });
+        let responses = self.workers.responses.clone();
+        let mut answers = 0;
+        let mut records: BTreeMap<laaster_repr::plan::GlobalId, u64> = BTreeMap::new();
+        while answers < self.workers.commands.len() {
+            match responses.recv() {
+                Ok(Response::ArrangementSizes {
+                    request_id: id,
+                    sizes,
+                    ..
+                }) if id == request_id => {
+                    answers += 1;
+                    for (collection, count) in sizes {
+                        *records.entry(collection).or_default() += count;
+                    }
+                }
+                Ok(response) => self.handle_response(response),
+                Err(_) => return Err(engine_gone()),
+            }
+            if let Some(failure) = &self.failed {
+                return Err(failure.clone());
+            }
+        }
+        Ok(laaster_sql::Catalog::items(&self.catalog)
+            .into_iter()
+            .filter_map(|item| {
+                Some(ArrangementSize {
+                    name: item.name.clone(),
+                    kind: item.kind.name(),
+                    records: *records.get(&item.id)?,
+                })
+            })
+            .collect())
     }
 
     fn execute(&mut self, statement: &ParsedStatement) -> Result<ExecuteResult, ErrorResponse> {
@@ -595,6 +666,8 @@ impl Coordinator {
                     });
                 }
             }
+            // An answer to a request that has already been answered or abandoned.
+            Response::ArrangementSizes { .. } => {}
             Response::WorkerFailed { worker, message } => {
                 let failure = ErrorResponse::new(
                     "XX000",

@@ -59,6 +59,6 @@ mod sequence;
 mod sink;
 mod subscribe;
 
-pub use coordinator::{Engine, EngineConfig, Session, SourceStatus};
+pub use coordinator::{ArrangementSize, Engine, EngineConfig, Session, SourceStatus};
 pub use laaster_repr::{ErrorResponse, Row, Timestamp};
 pub use result::{ExecuteResult, FeedEnded, RowSet, SubscribeEvent, Subscription};

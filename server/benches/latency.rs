@@ -147,7 +147,11 @@ async fn run(rate: u64, seconds: u64) {
             String::new()
         };
         requests
-            .send(proto::IngestRequest { table, json_rows })
+            .send(proto::IngestRequest {
+                table,
+                json_rows,
+                ..Default::default()
+            })
             .await
             .unwrap();
     }

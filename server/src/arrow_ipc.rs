@@ -1,5 +1,7 @@
-//! Result sets as an Arrow IPC stream (the `Query` RPC).
+//! Arrow IPC at the edge: result sets encoded as a stream (the `Query` RPC), and
+//! ingested record batches decoded into table rows (the `Ingest` RPC's `arrow_ipc`).
 //!
+//! Query results:
 //! SQL types map to Arrow as: boolean → Boolean; smallint/integer/bigint →
 //! Int16/Int32/Int64; real/double → Float32/Float64; date → Date32; time →
 //! Time64(µs); timestamp → Timestamp(µs); timestamptz → Timestamp(µs, "UTC"); every
@@ -12,12 +14,17 @@ use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int16Builder, Int32Builder,
     Int64Builder, StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
-use laaster_engine::RowSet;
+use laaster_engine::{ErrorResponse, RowSet};
+use laaster_repr::cast::cast_datum;
 use laaster_repr::strconv::format_datum;
 use laaster_repr::{Datum, Row, ScalarType};
+
+use crate::values::{RowConversionError, TableSchema};
 
 /// One piece of the IPC stream and the rows of the record batch it holds.
 pub struct IpcChunk {
@@ -130,12 +137,275 @@ fn column_array(rows: &[Row], index: usize, data_type: &DataType) -> Result<Arra
     })
 }
 
+/// The rows of one ingested Arrow IPC stream, each converted or with why not; `Err`
+/// when the stream as a whole cannot be used (unreadable, a field the table lacks, a
+/// field type that cannot become its column's type).
+pub fn decode_rows(
+    bytes: &[u8],
+    schema: &TableSchema,
+) -> Result<Vec<Result<Row, RowConversionError>>, ErrorResponse> {
+    let unreadable = |e: ArrowError| {
+        ErrorResponse::new("22P02", format!("invalid Arrow IPC stream: {e}")).with_hint(
+            "send one complete IPC stream (schema message, then record batches), as \
+             pyarrow.ipc.new_stream or arrow's StreamWriter write it",
+        )
+    };
+    let reader = StreamReader::try_new(std::io::Cursor::new(bytes), None).map_err(unreadable)?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(unreadable)?;
+        let fields = match_fields(batch.schema_ref(), schema)?;
+        for row in 0..batch.num_rows() {
+            rows.push(decode_row(&batch, &fields, row, schema));
+        }
+    }
+    Ok(rows)
+}
+
+/// For each table column, the index of the batch field that fills it (matched by name,
+/// exactly or else ignoring ASCII case).
+fn match_fields(arrow: &Schema, schema: &TableSchema) -> Result<Vec<Option<usize>>, ErrorResponse> {
+    let columns = &schema.desc.columns;
+    let mut fields = vec![None; columns.len()];
+    for (index, field) in arrow.fields().iter().enumerate() {
+        let column = columns
+            .iter()
+            .position(|c| c.name == *field.name())
+            .or_else(|| {
+                columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(field.name()))
+            });
+        let Some(column) = column else {
+            let names: Vec<&str> = schema.desc.names().collect();
+            return Err(ErrorResponse::new(
+                "42703",
+                format!("column \"{}\" does not exist", field.name()),
+            )
+            .with_detail("the Arrow record batch has a field the table lacks")
+            .with_hint(format!("the table's columns are {}", names.join(", "))));
+        };
+        if !readable(field.data_type()) {
+            return Err(ErrorResponse::new(
+                "42804",
+                format!(
+                    "column \"{}\" cannot be read from Arrow type {}",
+                    columns[column].name,
+                    field.data_type()
+                ),
+            )
+            .with_hint(
+                "send a boolean, integer, float, decimal, utf8, binary, date, time or \
+                 timestamp array, or utf8 in the column type's text form",
+            ));
+        }
+        if fields[column].replace(index).is_some() {
+            return Err(ErrorResponse::new(
+                "42701",
+                format!(
+                    "column \"{}\" is given twice in the record batch",
+                    columns[column].name
+                ),
+            ));
+        }
+    }
+    Ok(fields)
+}
+
+/// Whether [`arrow_datum`] reads arrays of this type.
+fn readable(data_type: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        data_type,
+        Null | Boolean
+            | Int8
+            | Int16
+            | Int32
+            | Int64
+            | UInt8
+            | UInt16
+            | UInt32
+            | UInt64
+            | Float16
+            | Float32
+            | Float64
+            | Decimal128(..)
+            | Decimal256(..)
+            | Utf8
+            | LargeUtf8
+            | Utf8View
+            | Binary
+            | LargeBinary
+            | Date32
+            | Date64
+            | Time32(_)
+            | Time64(_)
+            | Timestamp(..)
+    )
+}
+
+fn decode_row(
+    batch: &RecordBatch,
+    fields: &[Option<usize>],
+    row: usize,
+    schema: &TableSchema,
+) -> Result<Row, RowConversionError> {
+    let mut datums = Vec::with_capacity(fields.len());
+    for (index, (field, column)) in fields.iter().zip(&schema.desc.columns).enumerate() {
+        let Some(field) = field else {
+            datums.push(schema.missing_value(index)?);
+            continue;
+        };
+        let datum = arrow_datum(batch.column(*field), row, &column.typ.scalar).map_err(|e| {
+            RowConversionError {
+                column: Some(column.name.clone()),
+                error: Box::new(e.with_detail(format!(
+                    "column \"{}\" is {}; the Arrow field is {}",
+                    column.name,
+                    column.typ.scalar,
+                    batch.column(*field).data_type()
+                ))),
+            }
+        })?;
+        datums.push(datum);
+    }
+    schema.finish_row(datums)
+}
+
+/// Value `row` of `array` as a datum of `target`: read as the Arrow type's natural SQL
+/// type, then cast the way an explicit CAST would.
+fn arrow_datum(array: &ArrayRef, row: usize, target: &ScalarType) -> Result<Datum, ErrorResponse> {
+    use arrow_array::types::*;
+    if array.is_null(row) || *array.data_type() == DataType::Null {
+        return Ok(Datum::Null);
+    }
+    let overflow = || ErrorResponse::new("22008", "timestamp out of range");
+    let micros = |value: i64, per_second: i64| -> Result<i64, ErrorResponse> {
+        match per_second {
+            1 => value.checked_mul(1_000_000).ok_or_else(overflow),
+            1_000 => value.checked_mul(1_000).ok_or_else(overflow),
+            1_000_000 => Ok(value),
+            _ => Ok(value.div_euclid(1_000)),
+        }
+    };
+    let per_second = |unit: &TimeUnit| match unit {
+        TimeUnit::Second => 1,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => 1_000_000_000,
+    };
+    let natural = match array.data_type() {
+        DataType::Boolean => Datum::Bool(array.as_boolean().value(row)),
+        DataType::Int8 => Datum::Int16(array.as_primitive::<Int8Type>().value(row).into()),
+        DataType::Int16 => Datum::Int16(array.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => Datum::Int32(array.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => Datum::Int64(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => Datum::Int16(array.as_primitive::<UInt8Type>().value(row).into()),
+        DataType::UInt16 => Datum::Int32(array.as_primitive::<UInt16Type>().value(row).into()),
+        DataType::UInt32 => Datum::Int64(array.as_primitive::<UInt32Type>().value(row).into()),
+        DataType::UInt64 => {
+            let value = array.as_primitive::<UInt64Type>().value(row);
+            match i64::try_from(value) {
+                Ok(value) => Datum::Int64(value),
+                Err(_) => Datum::text(&value.to_string()),
+            }
+        }
+        DataType::Float16 => Datum::Float32(
+            array
+                .as_primitive::<Float16Type>()
+                .value(row)
+                .to_f32()
+                .into(),
+        ),
+        DataType::Float32 => Datum::Float32(array.as_primitive::<Float32Type>().value(row).into()),
+        DataType::Float64 => Datum::Float64(array.as_primitive::<Float64Type>().value(row).into()),
+        DataType::Decimal128(..) => {
+            Datum::text(&array.as_primitive::<Decimal128Type>().value_as_string(row))
+        }
+        DataType::Decimal256(..) => {
+            Datum::text(&array.as_primitive::<Decimal256Type>().value_as_string(row))
+        }
+        DataType::Utf8 => Datum::text(array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Datum::text(array.as_string::<i64>().value(row)),
+        DataType::Utf8View => Datum::text(array.as_string_view().value(row)),
+        DataType::Binary => Datum::Bytes(array.as_binary::<i32>().value(row).into()),
+        DataType::LargeBinary => Datum::Bytes(array.as_binary::<i64>().value(row).into()),
+        DataType::Date32 => Datum::Date(array.as_primitive::<Date32Type>().value(row)),
+        DataType::Date64 => {
+            let days = array
+                .as_primitive::<Date64Type>()
+                .value(row)
+                .div_euclid(86_400_000);
+            Datum::Date(
+                i32::try_from(days)
+                    .map_err(|_| ErrorResponse::new("22008", "date out of range"))?,
+            )
+        }
+        DataType::Time32(unit) => {
+            let value = match unit {
+                TimeUnit::Second => array.as_primitive::<Time32SecondType>().value(row),
+                _ => array.as_primitive::<Time32MillisecondType>().value(row),
+            };
+            Datum::Time(micros(value.into(), per_second(unit))?)
+        }
+        DataType::Time64(unit) => {
+            let value = match unit {
+                TimeUnit::Nanosecond => array.as_primitive::<Time64NanosecondType>().value(row),
+                _ => array.as_primitive::<Time64MicrosecondType>().value(row),
+            };
+            Datum::Time(micros(value, per_second(unit))?)
+        }
+        DataType::Timestamp(unit, zone) => {
+            let value = match unit {
+                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<TimestampMillisecondType>().value(row)
+                }
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<TimestampMicrosecondType>().value(row)
+                }
+                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
+            };
+            let value = micros(value, per_second(unit))?;
+            if zone.is_some() {
+                Datum::TimestampTz(value)
+            } else {
+                Datum::Timestamp(value)
+            }
+        }
+        other => {
+            return Err(ErrorResponse::new(
+                "42804",
+                format!("cannot read Arrow type {other}"),
+            ));
+        }
+    };
+    let same = matches!(
+        (&natural, target),
+        (Datum::Bool(_), ScalarType::Bool)
+            | (Datum::Int16(_), ScalarType::Int16)
+            | (Datum::Int32(_), ScalarType::Int32)
+            | (Datum::Int64(_), ScalarType::Int64)
+            | (Datum::Float32(_), ScalarType::Float32)
+            | (Datum::Float64(_), ScalarType::Float64)
+            | (Datum::Text(_), ScalarType::Text)
+            | (Datum::Bytes(_), ScalarType::Bytea)
+            | (Datum::Date(_), ScalarType::Date)
+            | (Datum::Time(_), ScalarType::Time)
+            | (Datum::Timestamp(_), ScalarType::Timestamp)
+            | (Datum::TimestampTz(_), ScalarType::TimestampTz)
+    );
+    if same {
+        Ok(natural)
+    } else {
+        cast_datum(&natural, target).map_err(ErrorResponse::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
-    use arrow_ipc::reader::StreamReader;
     use laaster_repr::{Column, ColumnType, RelationDesc};
 
     #[test]

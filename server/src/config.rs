@@ -9,6 +9,11 @@
 //! | data directory | `--data-dir` | `LAASTER_DATA_DIR` | `data_dir` | `./laaster-data` |
 //! | static files | `--static-dir` | `LAASTER_STATIC_DIR` | `static_dir` | the repo's `examples/` when present |
 //! | WebSocket buffer | `--ws-buffer` | `LAASTER_WS_BUFFER` | `ws_buffer` | 256 messages |
+//! | gRPC Subscribe buffer | | `LAASTER_SUBSCRIBE_BUFFER` | `subscribe_buffer` | 256 events |
+//! | AS OF history | | `LAASTER_RETAIN_HISTORY_MS` | `retain_history_ms` | 10000 ms |
+//!
+//! `retain_history_ms` is how far back a feed may resume with AS OF (arrangements keep
+//! distinct times that long, which costs memory in proportion to the update rate).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +35,10 @@ pub struct ServerConfig {
     pub static_dir: Option<PathBuf>,
     /// Messages queued per WebSocket client before it counts as overflowing.
     pub ws_buffer: usize,
+    /// Events queued per gRPC Subscribe stream before it counts as overflowing.
+    pub subscribe_buffer: usize,
+    /// How far back (ms) a feed may start with AS OF.
+    pub retain_history_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +50,8 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("laaster-data"),
             static_dir: default_static_dir(),
             ws_buffer: 256,
+            subscribe_buffer: 256,
+            retain_history_ms: 10_000,
         }
     }
 }
@@ -73,6 +84,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     static_dir: Option<PathBuf>,
     ws_buffer: Option<usize>,
+    subscribe_buffer: Option<usize>,
+    retain_history_ms: Option<u64>,
 }
 
 /// Why the settings could not be resolved.
@@ -121,6 +134,11 @@ impl ServerConfig {
         if config.ws_buffer == 0 {
             return Err(ConfigError::Zero { name: "ws_buffer" });
         }
+        if config.subscribe_buffer == 0 {
+            return Err(ConfigError::Zero {
+                name: "subscribe_buffer",
+            });
+        }
         Ok(config)
     }
 
@@ -145,6 +163,8 @@ impl ServerConfig {
             self.static_dir = Some(base.join(dir));
         }
         self.ws_buffer = file.ws_buffer.unwrap_or(self.ws_buffer);
+        self.subscribe_buffer = file.subscribe_buffer.unwrap_or(self.subscribe_buffer);
+        self.retain_history_ms = file.retain_history_ms.unwrap_or(self.retain_history_ms);
         Ok(())
     }
 
@@ -166,6 +186,12 @@ impl ServerConfig {
         }
         if let Some(buffer) = parse_env(&env, "LAASTER_WS_BUFFER")? {
             self.ws_buffer = buffer;
+        }
+        if let Some(buffer) = parse_env(&env, "LAASTER_SUBSCRIBE_BUFFER")? {
+            self.subscribe_buffer = buffer;
+        }
+        if let Some(ms) = parse_env(&env, "LAASTER_RETAIN_HISTORY_MS")? {
+            self.retain_history_ms = ms;
         }
         Ok(())
     }

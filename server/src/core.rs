@@ -8,15 +8,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use laaster_engine::{Engine, EngineConfig, ErrorResponse, ExecuteResult, Session, Subscription};
-use laaster_repr::RelationDesc;
+use laaster_repr::plan::GlobalId;
+use laaster_repr::{Datum, RelationDesc, Row};
 use laaster_sql::parse::{Statement, parse_statements};
+use laaster_sql::{Catalog, CatalogItem, PlanContext, StatementPlan};
 
 use crate::ServerError;
 use crate::catalog_store::{CatalogStore, is_catalog_change};
 use crate::config::ServerConfig;
 use crate::feeds::FeedHub;
 use crate::metrics::Metrics;
-use crate::values::{RowConversionError, json_row};
+use crate::values::{RowConversionError, TableSchema, json_row};
 
 /// Everything the endpoints share.
 pub struct Core {
@@ -61,6 +63,7 @@ impl Core {
             })?;
         let engine = Engine::start(EngineConfig {
             workers: config.workers,
+            retain_history: std::time::Duration::from_millis(config.retain_history_ms),
             ..EngineConfig::default()
         })
         .map_err(ServerError::Engine)?;
@@ -188,12 +191,97 @@ impl Core {
         }
     }
 
+    /// A table's schema with the values of its column DEFAULTs (computed now), for
+    /// Ingest.
+    pub fn table_schema(&self, table: &str) -> Result<TableSchema, ErrorResponse> {
+        let desc = self.table_desc(table)?;
+        let defaults = self.table_defaults(table, &desc);
+        Ok(TableSchema { desc, defaults })
+    }
+
+    /// The DEFAULTs of `table`'s columns: its `SHOW CREATE TABLE` text planned again on
+    /// its own (a DEFAULT cannot reference other relations) and each DEFAULT evaluated.
+    /// No DEFAULTs when the text does not plan as a plain table.
+    fn table_defaults(
+        &self,
+        table: &str,
+        desc: &RelationDesc,
+    ) -> Vec<Option<Result<Datum, ErrorResponse>>> {
+        let none = || vec![None; desc.arity()];
+        let sql = format!("SHOW CREATE TABLE {}", quote_identifier(table));
+        let Ok(Some(ExecuteResult::Rows(rows))) = self.session().execute(&sql).map(|mut r| r.pop())
+        else {
+            return none();
+        };
+        let Some(create_sql) = rows.rows.first().and_then(|row| match row.get(1) {
+            Some(Datum::Text(text)) => Some(text.to_string()),
+            _ => None,
+        }) else {
+            return none();
+        };
+        let Ok(parsed) = parse_statements(&create_sql) else {
+            return none();
+        };
+        let [statement] = parsed.as_slice() else {
+            return none();
+        };
+        let context = PlanContext {
+            now_micros: (now_millis() * 1000) as i64,
+        };
+        let plan =
+            laaster_sql::statement::plan_statement(&NoCatalog, &statement.statement, &context);
+        match plan {
+            Ok(StatementPlan::CreateTable { info, .. }) if info.defaults.len() == desc.arity() => {
+                info.defaults
+                    .iter()
+                    .map(|default| {
+                        default
+                            .as_ref()
+                            .map(|expr| expr.eval(&[]).map_err(ErrorResponse::from))
+                    })
+                    .collect()
+            }
+            _ => none(),
+        }
+    }
+
     /// Converts JSON rows and writes the good ones to `table` in one write.
-    pub fn ingest(&self, table: &str, desc: &RelationDesc, json_rows: &[String]) -> IngestOutcome {
-        let mut rows = Vec::with_capacity(json_rows.len());
+    pub fn ingest_json(
+        &self,
+        table: &str,
+        schema: &TableSchema,
+        json_rows: &[String],
+    ) -> IngestOutcome {
+        let rows = json_rows
+            .iter()
+            .map(|text| json_row(text, schema))
+            .collect();
+        self.ingest(table, rows)
+    }
+
+    /// Converts the rows of an Arrow IPC stream and writes the good ones to `table` in
+    /// one write.
+    pub fn ingest_arrow(&self, table: &str, schema: &TableSchema, bytes: &[u8]) -> IngestOutcome {
+        match crate::arrow_ipc::decode_rows(bytes, schema) {
+            Ok(rows) => self.ingest(table, rows),
+            Err(error) => IngestOutcome {
+                rows_written: 0,
+                row_errors: Vec::new(),
+                error: Some(error),
+            },
+        }
+    }
+
+    /// Writes the converted rows in one write; the others become row errors by index.
+    fn ingest(
+        &self,
+        table: &str,
+        converted: Vec<Result<Row, RowConversionError>>,
+    ) -> IngestOutcome {
+        let mut rows = Vec::with_capacity(converted.len());
         let mut row_errors = Vec::new();
-        for (index, text) in json_rows.iter().enumerate() {
-            match json_row(text, desc) {
+        for (index, row) in converted.into_iter().enumerate() {
+            match row {
                 Ok(row) => rows.push(row),
                 Err(error) => row_errors.push((index, error)),
             }
@@ -307,6 +395,23 @@ pub fn start_subscription(session: &mut Session, sql: &str) -> Result<Subscripti
             "XX000",
             "SUBSCRIBE did not return a change feed",
         )),
+    }
+}
+
+/// The empty catalog a table's own CREATE TABLE is planned against (for its DEFAULTs).
+struct NoCatalog;
+
+impl Catalog for NoCatalog {
+    fn get(&self, _name: &str) -> Option<&CatalogItem> {
+        None
+    }
+
+    fn get_by_id(&self, _id: GlobalId) -> Option<&CatalogItem> {
+        None
+    }
+
+    fn items(&self) -> Vec<&CatalogItem> {
+        Vec::new()
     }
 }
 

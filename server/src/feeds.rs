@@ -22,6 +22,11 @@
 //! are not sent a thousand idle marks a second each.
 //!
 //! When the last client leaves, the pump drops the engine subscription and the feed.
+//!
+//! A client that asks for `AS OF` a time (to resume, or to read from a past time) gets a
+//! private feed of its own ([`FeedHub::join_as_of`]): the engine subscription starts at
+//! that time, so it cannot be shared. It has the same bounded queue; on overflow the
+//! client is resynced onto the shared feed (a fresh snapshot at the current time).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,11 +39,18 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::core::{now_millis, start_subscription, subscribe_sql};
-use crate::metrics::{Metrics, Transport};
+use crate::metrics::{Metrics, SubscriberId, SubscriberPosition, Transport};
 use crate::values::{columns_json, error_json, row_json};
 
 /// A message for a client, rendered to JSON text once for all clients.
 pub type FeedMessage = Arc<str>;
+
+/// A queued message and the feed's progress mark once the client has it (for lag).
+#[derive(Clone)]
+pub struct Queued {
+    pub text: FeedMessage,
+    pub frontier: Timestamp,
+}
 
 /// The registry of live feeds.
 pub struct FeedHub {
@@ -51,6 +63,10 @@ pub struct FeedHub {
 struct Feed {
     key: String,
     state: Mutex<FeedState>,
+    /// The latest progress mark from the engine (shared with the clients' positions).
+    frontier: Arc<AtomicU64>,
+    /// A feed of one client (AS OF): it keeps no rows, as nobody else joins it.
+    private: bool,
 }
 
 struct FeedState {
@@ -66,17 +82,21 @@ struct FeedState {
 
 struct ClientSlot {
     id: u64,
-    queue: mpsc::Sender<FeedMessage>,
+    queue: mpsc::Sender<Queued>,
     overflowed: Arc<AtomicBool>,
+    position: Arc<SubscriberPosition>,
 }
 
 /// One client's membership in a feed. Dropping it leaves the feed.
 pub struct FeedClient {
-    pub messages: mpsc::Receiver<FeedMessage>,
+    pub messages: mpsc::Receiver<Queued>,
     overflowed: Arc<AtomicBool>,
     feed: Arc<Feed>,
     id: u64,
     metrics: Arc<Metrics>,
+    /// How far the client has got; the connection reports each written message.
+    pub position: Arc<SubscriberPosition>,
+    subscriber: SubscriberId,
 }
 
 impl FeedClient {
@@ -94,8 +114,10 @@ impl FeedClient {
 impl Drop for FeedClient {
     fn drop(&mut self) {
         lock(&self.feed.state).clients.retain(|c| c.id != self.id);
-        self.metrics
-            .subscriber_left(&self.feed.key, Transport::WebSocket);
+        self.metrics.subscriber_left(self.subscriber);
+        // Whatever is still queued is dropped with the client.
+        self.position
+            .reset(self.position.queued.load(Ordering::Relaxed));
     }
 }
 
@@ -129,36 +151,139 @@ impl FeedHub {
                 feed
             }
         };
-        let (queue, messages) = mpsc::channel(buffer.max(1));
-        let overflowed = Arc::new(AtomicBool::new(false));
-        let id = self.next_client.fetch_add(1, Ordering::Relaxed);
         // Check `closed` and register under one lock, so the pump cannot stop between.
         loop {
             {
                 let mut state = lock(&feed.state);
                 if !state.closed {
-                    // The queue is empty, so the snapshot always fits.
-                    let _ = queue.try_send(render_snapshot(&state));
-                    state.clients.push(ClientSlot {
-                        id,
-                        queue,
-                        overflowed: overflowed.clone(),
-                    });
-                    break;
+                    let snapshot = Queued {
+                        text: render_snapshot(&state),
+                        frontier: state.frontier,
+                    };
+                    let client = self.register(&feed, &mut state, buffer, vec![snapshot]);
+                    drop(state);
+                    return Ok(client);
                 }
             }
             feed = self.start_feed(&key)?;
             feeds.insert(key.clone(), feed.clone());
         }
-        drop(feeds);
-        self.metrics.subscriber_joined(&key, Transport::WebSocket);
-        Ok(FeedClient {
+    }
+
+    /// Joins a private feed of `target` that starts at `as_of`: with `snapshot`, the
+    /// view as of `as_of` (a `snapshot` message with time `as_of + 1`), else a `resume`
+    /// message; then every change after `as_of`. A client that has applied everything
+    /// before progress mark `p` resumes without gaps with `as_of = p - 1` and no
+    /// snapshot. Fails when `as_of` is older than the engine's retained history.
+    pub fn join_as_of(
+        &self,
+        target: &str,
+        as_of: Timestamp,
+        snapshot: bool,
+        buffer: usize,
+    ) -> Result<FeedClient, ErrorResponse> {
+        let key = target.trim().trim_end_matches(';').trim_end().to_string();
+        let sql = subscribe_sql(&key, snapshot, Some(as_of))?;
+        let mut session = self.session.clone();
+        let subscription = start_subscription(&mut session, &sql)?;
+        // Read up to the first progress mark past `as_of`: the snapshot (at `as_of`) and
+        // the changes after it that came with it.
+        let mut first = Vec::new();
+        let mut later = Vec::new();
+        let frontier = loop {
+            match subscription.recv() {
+                Some(SubscribeEvent::Updates(updates)) => {
+                    for update in updates {
+                        if update.1 <= as_of {
+                            first.push(update);
+                        } else {
+                            later.push(update);
+                        }
+                    }
+                }
+                Some(SubscribeEvent::Progress(time)) if time > as_of => break time,
+                Some(SubscribeEvent::Progress(_)) => {}
+                Some(SubscribeEvent::Error(error)) => return Err(error),
+                None => return Err(ErrorResponse::new("57P01", "the engine has shut down")),
+            }
+        };
+        let mut rows = BTreeMap::new();
+        apply(&mut rows, &first);
+        let (feed, pump) = self.new_feed(&key, subscription, rows, as_of + 1, true);
+        let mut state = lock(&feed.state);
+        let opening = if snapshot {
+            render_snapshot(&state)
+        } else {
+            json!({
+                "type": "resume",
+                "columns": columns_json(&state.desc),
+                "time": as_of + 1,
+            })
+            .to_string()
+            .into()
+        };
+        state.rows.clear();
+        let mut messages = vec![Queued {
+            text: opening,
+            frontier: as_of + 1,
+        }];
+        if !later.is_empty() {
+            messages.push(Queued {
+                text: render_updates(&later),
+                frontier: as_of + 1,
+            });
+        }
+        messages.push(Queued {
+            text: json!({"type": "progress", "time": frontier})
+                .to_string()
+                .into(),
+            frontier,
+        });
+        state.frontier = frontier;
+        feed.frontier.store(frontier, Ordering::Relaxed);
+        let client = self.register(&feed, &mut state, buffer.max(messages.len()), messages);
+        drop(state);
+        pump.spawn()?;
+        Ok(client)
+    }
+
+    /// Adds a client to `feed` with a queue of `buffer` messages that starts with
+    /// `first` (which must fit).
+    fn register(
+        &self,
+        feed: &Arc<Feed>,
+        state: &mut FeedState,
+        buffer: usize,
+        first: Vec<Queued>,
+    ) -> FeedClient {
+        let (queue, messages) = mpsc::channel(buffer.max(1));
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let id = self.next_client.fetch_add(1, Ordering::Relaxed);
+        let position = SubscriberPosition::new(feed.frontier.clone());
+        for message in first {
+            // The queue is empty and `buffer` fits these, so they always go in.
+            if queue.try_send(message).is_ok() {
+                position.queued();
+            }
+        }
+        state.clients.push(ClientSlot {
+            id,
+            queue,
+            overflowed: overflowed.clone(),
+            position: position.clone(),
+        });
+        let subscriber =
+            self.metrics
+                .subscriber_joined(&feed.key, Transport::WebSocket, position.clone());
+        FeedClient {
             messages,
             overflowed,
-            feed,
+            feed: feed.clone(),
             id,
             metrics: self.metrics.clone(),
-        })
+            position,
+            subscriber,
+        }
     }
 
     /// Subscribes in the engine, reads the snapshot up to the first progress mark, and
@@ -177,6 +302,21 @@ impl FeedHub {
                 None => return Err(ErrorResponse::new("57P01", "the engine has shut down")),
             }
         };
+        let (feed, pump) = self.new_feed(key, subscription, rows, frontier, false);
+        pump.spawn()?;
+        tracing::info!(feed = %key, "feed started");
+        Ok(feed)
+    }
+
+    /// A feed over `subscription` and its pump (not yet running).
+    fn new_feed(
+        &self,
+        key: &str,
+        subscription: Subscription,
+        rows: BTreeMap<Row, Diff>,
+        frontier: Timestamp,
+        private: bool,
+    ) -> (Arc<Feed>, Pump) {
         let feed = Arc::new(Feed {
             key: key.to_string(),
             state: Mutex::new(FeedState {
@@ -186,6 +326,8 @@ impl FeedHub {
                 clients: Vec::new(),
                 closed: false,
             }),
+            frontier: Arc::new(AtomicU64::new(frontier)),
+            private,
         });
         let pump = Pump {
             feed: feed.clone(),
@@ -194,12 +336,7 @@ impl FeedHub {
             updates_since_mark: false,
             last_mark: Instant::now(),
         };
-        std::thread::Builder::new()
-            .name("laaster-feed".into())
-            .spawn(move || pump.run())
-            .map_err(|e| ErrorResponse::new("XX000", format!("cannot start a feed thread: {e}")))?;
-        tracing::info!(feed = %key, "feed started");
-        Ok(feed)
+        (feed, pump)
     }
 
     /// Number of live feeds.
@@ -230,6 +367,14 @@ struct Pump {
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
 impl Pump {
+    fn spawn(self) -> Result<(), ErrorResponse> {
+        std::thread::Builder::new()
+            .name("laaster-feed".into())
+            .spawn(move || self.run())
+            .map(drop)
+            .map_err(|e| ErrorResponse::new("XX000", format!("cannot start a feed thread: {e}")))
+    }
+
     fn run(mut self) {
         loop {
             let event = match self.subscription.recv_timeout(Duration::from_millis(200)) {
@@ -254,7 +399,9 @@ impl Pump {
                     );
                     let message = render_updates(&updates);
                     let mut state = lock(&self.feed.state);
-                    apply(&mut state.rows, &updates);
+                    if !self.feed.private {
+                        apply(&mut state.rows, &updates);
+                    }
                     self.broadcast(&mut state, message);
                     drop(state);
                     self.updates_since_mark = true;
@@ -264,6 +411,7 @@ impl Pump {
                     let forward = self.updates_since_mark || self.last_mark.elapsed() >= HEARTBEAT;
                     let mut state = lock(&self.feed.state);
                     state.frontier = time;
+                    self.feed.frontier.store(time, Ordering::Relaxed);
                     if forward {
                         let message: FeedMessage =
                             json!({"type": "progress", "time": time}).to_string().into();
@@ -290,16 +438,21 @@ impl Pump {
     /// overflowed), a closed one is removed.
     fn broadcast(&self, state: &mut FeedState, message: FeedMessage) {
         let mut sent = 0;
+        let queued = Queued {
+            text: message,
+            frontier: state.frontier,
+        };
         state
             .clients
-            .retain(|client| match client.queue.try_send(message.clone()) {
+            .retain(|client| match client.queue.try_send(queued.clone()) {
                 Ok(()) => {
+                    client.position.queued();
                     sent += 1;
                     true
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     client.overflowed.store(true, Ordering::Release);
-                    self.metrics.ws_overflow();
+                    self.metrics.overflow(Transport::WebSocket);
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -327,8 +480,14 @@ impl Pump {
             .to_string()
             .into();
         let mut state = lock(&self.feed.state);
+        let queued = Queued {
+            text: message,
+            frontier: state.frontier,
+        };
         for client in &state.clients {
-            let _ = client.queue.try_send(message.clone());
+            if client.queue.try_send(queued.clone()).is_ok() {
+                client.position.queued();
+            }
         }
         state.clients.clear();
         state.closed = true;

@@ -66,10 +66,16 @@ fn javascript(body: &'static str) -> Response {
 
 async fn metrics(State(state): State<HttpState>) -> Response {
     let core = state.core.clone();
-    let sources = tokio::task::spawn_blocking(move || core.source_rows())
-        .await
-        .unwrap_or_default();
-    let text = state.core.metrics.render(now_millis(), &sources);
+    let (sources, arrangements) = tokio::task::spawn_blocking(move || {
+        let arrangements = core.session().arrangement_sizes().unwrap_or_default();
+        (core.source_rows(), arrangements)
+    })
+    .await
+    .unwrap_or_default();
+    let text = state
+        .core
+        .metrics
+        .render(now_millis(), &sources, &arrangements);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

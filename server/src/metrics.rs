@@ -7,15 +7,21 @@
 //! | `laaster_feed_updates_total` | counter | `feed` | updates a change feed received from the engine (per view or query) |
 //! | `laaster_feed_messages_total` | counter | `transport` | messages sent to subscribers (`ws`, `grpc`) |
 //! | `laaster_subscribers` | gauge | `feed`, `transport` | connected subscribers |
+//! | `laaster_subscriber_lag_milliseconds` | gauge | `feed`, `transport`, `subscriber` | the view's frontier (as the server has it from the engine) minus the frontier of the last event written to this subscriber; 0 when nothing is queued for it |
+//! | `laaster_subscriber_queued` | gauge | `feed`, `transport`, `subscriber` | events queued for this subscriber, not yet written to its socket |
 //! | `laaster_feed_lag_milliseconds` | gauge | `feed` | wall clock minus the feed's last progress mark |
+//! | `laaster_subscriber_overflows_total` | counter | `transport` | subscribers that overflowed their queue (told, then resynced or disconnected) |
 //! | `laaster_ws_overflows_total` | counter | | WebSocket clients that overflowed their buffer |
+//! | `laaster_arrangement_records` | gauge | `name`, `kind` | updates held in a table's or view's arrangement, over all workers |
 //! | `laaster_update_latency_seconds` | histogram | | update arrival at the server minus the update's logical time |
 //! | `laaster_statements_total` | counter | `result` | statements run over gRPC/HTTP (`ok`, `error`) |
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use laaster_engine::ArrangementSize;
 
 /// Upper bounds of the latency histogram's buckets, in milliseconds.
 const LATENCY_BUCKETS_MS: [u64; 12] = [1, 2, 3, 5, 10, 25, 50, 100, 250, 500, 1000, 5000];
@@ -26,10 +32,12 @@ pub struct Metrics {
     rows_ingested: Mutex<BTreeMap<String, u64>>,
     feed_updates: Mutex<BTreeMap<String, u64>>,
     feed_progress: Mutex<BTreeMap<String, u64>>,
-    subscribers: Mutex<BTreeMap<(String, &'static str), i64>>,
+    subscribers: Mutex<BTreeMap<u64, Subscriber>>,
+    next_subscriber: AtomicU64,
     messages_ws: AtomicU64,
     messages_grpc: AtomicU64,
     ws_overflows: AtomicU64,
+    grpc_overflows: AtomicU64,
     statements_ok: AtomicU64,
     statements_error: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len()],
@@ -42,6 +50,68 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// One connected subscriber, as the metrics see it.
+struct Subscriber {
+    feed: String,
+    transport: Transport,
+    position: Arc<SubscriberPosition>,
+}
+
+/// How far one subscriber has got, updated by whoever queues and writes its events.
+#[derive(Debug, Default)]
+pub struct SubscriberPosition {
+    /// The view's latest progress mark as the server has it from the engine (shared by
+    /// every WebSocket client of one feed).
+    pub view_frontier: Arc<AtomicU64>,
+    /// The progress mark of the last event written to the client's socket: the client
+    /// has every change before it (or, after a snapshot, the view as of it).
+    pub delivered: AtomicU64,
+    /// Events queued for the client and not yet written.
+    pub queued: AtomicI64,
+}
+
+impl SubscriberPosition {
+    /// A position whose view frontier is `view_frontier`.
+    pub fn new(view_frontier: Arc<AtomicU64>) -> Arc<SubscriberPosition> {
+        Arc::new(SubscriberPosition {
+            view_frontier,
+            ..SubscriberPosition::default()
+        })
+    }
+
+    /// An event went into the client's queue.
+    pub fn queued(&self) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An event carrying progress `frontier` was written to the client (or dropped).
+    pub fn written(&self, frontier: u64) {
+        self.delivered.fetch_max(frontier, Ordering::Relaxed);
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Queued events were dropped (overflow); the client starts over.
+    pub fn reset(&self, dropped: i64) {
+        self.queued.fetch_sub(dropped, Ordering::Relaxed);
+    }
+
+    /// Milliseconds the client is behind the view: 0 when nothing is queued for it
+    /// (idle progress marks are coalesced, so a client with nothing queued has all
+    /// there is).
+    pub fn lag_ms(&self) -> u64 {
+        if self.queued.load(Ordering::Relaxed) <= 0 {
+            return 0;
+        }
+        self.view_frontier
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.delivered.load(Ordering::Relaxed))
+    }
+}
+
+/// A subscriber's registration; see [`Metrics::subscriber_joined`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubscriberId(u64);
 
 /// A subscriber transport, for the `transport` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,21 +166,37 @@ impl Metrics {
         lock(&self.feed_progress).remove(feed);
     }
 
-    pub fn subscriber_joined(&self, feed: &str, transport: Transport) {
-        *lock(&self.subscribers)
-            .entry((feed.to_string(), transport.label()))
-            .or_default() += 1;
+    /// Counts a subscriber of `feed` until [`Metrics::subscriber_left`]; its lag is
+    /// read from `position`.
+    pub fn subscriber_joined(
+        &self,
+        feed: &str,
+        transport: Transport,
+        position: Arc<SubscriberPosition>,
+    ) -> SubscriberId {
+        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        lock(&self.subscribers).insert(
+            id,
+            Subscriber {
+                feed: feed.to_string(),
+                transport,
+                position,
+            },
+        );
+        SubscriberId(id)
     }
 
-    pub fn subscriber_left(&self, feed: &str, transport: Transport) {
-        let mut subscribers = lock(&self.subscribers);
-        let key = (feed.to_string(), transport.label());
-        if let Some(count) = subscribers.get_mut(&key) {
-            *count -= 1;
-            if *count <= 0 {
-                subscribers.remove(&key);
-            }
+    pub fn subscriber_left(&self, id: SubscriberId) {
+        lock(&self.subscribers).remove(&id.0);
+    }
+
+    /// A subscriber's queue overflowed.
+    pub fn overflow(&self, transport: Transport) {
+        match transport {
+            Transport::WebSocket => &self.ws_overflows,
+            Transport::Grpc => &self.grpc_overflows,
         }
+        .fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn messages_sent(&self, transport: Transport, count: u64) {
@@ -119,10 +205,6 @@ impl Metrics {
             Transport::Grpc => &self.messages_grpc,
         };
         counter.fetch_add(count, Ordering::Relaxed);
-    }
-
-    pub fn ws_overflow(&self) {
-        self.ws_overflows.fetch_add(1, Ordering::Relaxed);
     }
 
     fn observe_latency(&self, ms: u64) {
@@ -136,14 +218,19 @@ impl Metrics {
     /// Subscribers of all feeds on one transport.
     pub fn subscriber_count(&self, transport: Transport) -> i64 {
         lock(&self.subscribers)
-            .iter()
-            .filter(|((_, t), _)| *t == transport.label())
-            .map(|(_, n)| *n)
-            .sum()
+            .values()
+            .filter(|s| s.transport == transport)
+            .count() as i64
     }
 
-    /// The Prometheus text exposition. `sources` are (name, rows) from `SHOW SOURCES`.
-    pub fn render(&self, now_ms: u64, sources: &[(String, u64)]) -> String {
+    /// The Prometheus text exposition. `sources` are (name, rows) from `SHOW SOURCES`,
+    /// `arrangements` the engine's arrangement sizes.
+    pub fn render(
+        &self,
+        now_ms: u64,
+        sources: &[(String, u64)],
+        arrangements: &[ArrangementSize],
+    ) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, kind: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -209,13 +296,51 @@ impl Metrics {
             "Connected subscribers per feed.",
             "gauge",
         );
-        for ((feed, transport), count) in lock(&self.subscribers).iter() {
+        let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        let subscribers = lock(&self.subscribers);
+        for subscriber in subscribers.values() {
+            *counts
+                .entry((&subscriber.feed, subscriber.transport.label()))
+                .or_default() += 1;
+        }
+        for ((feed, transport), count) in counts {
             let _ = writeln!(
                 out,
                 "laaster_subscribers{{feed=\"{}\",transport=\"{transport}\"}} {count}",
                 escape(feed)
             );
         }
+        counter(
+            &mut out,
+            "laaster_subscriber_lag_milliseconds",
+            "The view's frontier minus the frontier of the last event written to the subscriber (0 when nothing is queued for it).",
+            "gauge",
+        );
+        for (id, subscriber) in subscribers.iter() {
+            let _ = writeln!(
+                out,
+                "laaster_subscriber_lag_milliseconds{{feed=\"{}\",transport=\"{}\",subscriber=\"{id}\"}} {}",
+                escape(&subscriber.feed),
+                subscriber.transport.label(),
+                subscriber.position.lag_ms()
+            );
+        }
+        counter(
+            &mut out,
+            "laaster_subscriber_queued",
+            "Events queued for the subscriber, not yet written to its socket.",
+            "gauge",
+        );
+        for (id, subscriber) in subscribers.iter() {
+            let _ = writeln!(
+                out,
+                "laaster_subscriber_queued{{feed=\"{}\",transport=\"{}\",subscriber=\"{id}\"}} {}",
+                escape(&subscriber.feed),
+                subscriber.transport.label(),
+                subscriber.position.queued.load(Ordering::Relaxed).max(0)
+            );
+        }
+        drop(subscribers);
         counter(
             &mut out,
             "laaster_feed_lag_milliseconds",
@@ -241,6 +366,34 @@ impl Metrics {
             "laaster_ws_overflows_total {}",
             self.ws_overflows.load(Ordering::Relaxed)
         );
+        counter(
+            &mut out,
+            "laaster_subscriber_overflows_total",
+            "Subscribers that overflowed their queue (told, then resynced or disconnected).",
+            "counter",
+        );
+        for (transport, count) in [("ws", &self.ws_overflows), ("grpc", &self.grpc_overflows)] {
+            let _ = writeln!(
+                out,
+                "laaster_subscriber_overflows_total{{transport=\"{transport}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+        counter(
+            &mut out,
+            "laaster_arrangement_records",
+            "Updates held in a table's or view's arrangement, over all workers.",
+            "gauge",
+        );
+        for size in arrangements {
+            let _ = writeln!(
+                out,
+                "laaster_arrangement_records{{name=\"{}\",kind=\"{}\"}} {}",
+                escape(&size.name),
+                size.kind,
+                size.records
+            );
+        }
         counter(
             &mut out,
             "laaster_statements_total",
@@ -300,10 +453,34 @@ mod tests {
         let metrics = Metrics::default();
         metrics.rows_ingested("votes", 3);
         metrics.feed_updates("tally", [100, 98].into_iter(), 101);
-        metrics.subscriber_joined("tally", Transport::WebSocket);
-        metrics.subscriber_joined("tally", Transport::WebSocket);
-        metrics.subscriber_left("tally", Transport::WebSocket);
-        let text = metrics.render(200, &[("bids".to_string(), 10)]);
+        let view = Arc::new(AtomicU64::new(150));
+        let slow = SubscriberPosition::new(view.clone());
+        let first = metrics.subscriber_joined("tally", Transport::WebSocket, slow.clone());
+        let second =
+            metrics.subscriber_joined("tally", Transport::WebSocket, SubscriberPosition::new(view));
+        metrics.subscriber_left(second);
+        // Two events queued, one written (progress 120): 30 ms behind the view's 150.
+        slow.queued();
+        slow.queued();
+        slow.written(120);
+        let sizes = [ArrangementSize {
+            name: "tally".into(),
+            kind: "materialized view",
+            records: 4,
+        }];
+        let text = metrics.render(200, &[("bids".to_string(), 10)], &sizes);
+        assert!(
+            text.contains(&format!("laaster_subscriber_lag_milliseconds{{feed=\"tally\",transport=\"ws\",subscriber=\"{}\"}} 30", first.0)),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "laaster_arrangement_records{name=\"tally\",kind=\"materialized view\"} 4"
+            ),
+            "{text}"
+        );
+        slow.written(150);
+        assert_eq!(slow.lag_ms(), 0, "nothing queued: caught up");
         assert!(
             text.contains("laaster_rows_ingested_total{table=\"votes\"} 3"),
             "{text}"

@@ -18,6 +18,7 @@ impl From<&ErrorResponse> for proto::Error {
             hint: error.hint.clone().unwrap_or_default(),
             line: error.position.map_or(0, |p| p.line),
             column: error.position.map_or(0, |p| p.column),
+            resume_as_of: None,
         }
     }
 }
@@ -126,9 +127,67 @@ pub struct RowConversionError {
     pub error: Box<ErrorResponse>,
 }
 
+/// A table's columns and what Ingest fills in for the columns a row leaves out.
+#[derive(Clone, Debug, Default)]
+pub struct TableSchema {
+    pub desc: RelationDesc,
+    /// Per column: the value of its DEFAULT (or why it could not be computed); `None`
+    /// when the column has no DEFAULT, so a missing value is NULL.
+    pub defaults: Vec<Option<Result<Datum, ErrorResponse>>>,
+}
+
+impl TableSchema {
+    /// A schema whose columns have no DEFAULTs.
+    pub fn without_defaults(desc: RelationDesc) -> TableSchema {
+        TableSchema {
+            defaults: vec![None; desc.arity()],
+            desc,
+        }
+    }
+
+    /// The value of column `index` for a row that leaves it out.
+    pub fn missing_value(&self, index: usize) -> Result<Datum, RowConversionError> {
+        match self.defaults.get(index) {
+            Some(Some(Ok(datum))) => Ok(datum.clone()),
+            Some(Some(Err(error))) => Err(RowConversionError {
+                column: self.desc.columns.get(index).map(|c| c.name.clone()),
+                error: Box::new(error.clone()),
+            }),
+            _ => Ok(Datum::Null),
+        }
+    }
+
+    /// A row of `datums` (one per column, in order) once every NOT NULL column has a
+    /// value.
+    pub fn finish_row(&self, datums: Vec<Datum>) -> Result<Row, RowConversionError> {
+        for (datum, column) in datums.iter().zip(&self.desc.columns) {
+            if datum.is_null() && !column.typ.nullable {
+                return Err(RowConversionError {
+                    column: Some(column.name.clone()),
+                    error: Box::new(
+                        ErrorResponse::new(
+                            "23502",
+                            format!(
+                                "null value in column \"{}\" violates not-null constraint",
+                                column.name
+                            ),
+                        )
+                        .with_hint(
+                            "give the column a value (it has no DEFAULT, or its DEFAULT is NULL)",
+                        ),
+                    ),
+                });
+            }
+        }
+        Ok(Row::new(datums))
+    }
+}
+
 /// Parses one JSON row (an object by column name, or an array in column order) into a
-/// row of `desc`'s types. Missing object keys are NULL.
-pub fn json_row(text: &str, desc: &RelationDesc) -> Result<Row, RowConversionError> {
+/// row of the table's types. Missing object keys take the column's DEFAULT (else NULL);
+/// an explicit `null` is NULL.
+pub fn json_row(text: &str, schema: &TableSchema) -> Result<Row, RowConversionError> {
+    let desc = &schema.desc;
     let whole = |error: ErrorResponse| RowConversionError {
         column: None,
         error: Box::new(error),
@@ -140,25 +199,30 @@ pub fn json_row(text: &str, desc: &RelationDesc) -> Result<Row, RowConversionErr
             ),
         )
     })?;
-    let values: Vec<Json> = match value {
+    let values: Vec<Option<Json>> = match value {
         Json::Array(items) => {
             if items.len() != desc.arity() {
-                return Err(whole(ErrorResponse::new(
-                    "22023",
-                    format!(
-                        "row has {} values but the table has {} columns",
-                        items.len(),
-                        desc.arity()
+                return Err(whole(
+                    ErrorResponse::new(
+                        "22023",
+                        format!(
+                            "row has {} values but the table has {} columns",
+                            items.len(),
+                            desc.arity()
+                        ),
+                    )
+                    .with_hint(
+                        "an array row lists every column; use an object to leave columns out",
                     ),
-                )));
+                ));
             }
-            items
+            items.into_iter().map(Some).collect()
         }
         Json::Object(mut fields) => {
             let values = desc
                 .columns
                 .iter()
-                .map(|c| fields.remove(&c.name).unwrap_or(Json::Null))
+                .map(|c| fields.remove(&c.name))
                 .collect();
             if let Some(unknown) = fields.keys().next() {
                 let names: Vec<&str> = desc.names().collect();
@@ -180,29 +244,21 @@ pub fn json_row(text: &str, desc: &RelationDesc) -> Result<Row, RowConversionErr
         }
     };
     let mut datums = Vec::with_capacity(values.len());
-    for (value, column) in values.iter().zip(&desc.columns) {
-        let at_column = |error: ErrorResponse| RowConversionError {
-            column: Some(column.name.clone()),
-            error: Box::new(error),
+    for (index, (value, column)) in values.iter().zip(&desc.columns).enumerate() {
+        let Some(value) = value else {
+            datums.push(schema.missing_value(index)?);
+            continue;
         };
-        if value.is_null() && !column.typ.nullable {
-            return Err(at_column(ErrorResponse::new(
-                "23502",
-                format!(
-                    "null value in column \"{}\" violates not-null constraint",
-                    column.name
-                ),
-            )));
-        }
-        let datum = json_datum(value, &column.typ.scalar).map_err(|e| {
-            at_column(ErrorResponse::from(e).with_detail(format!(
+        let datum = json_datum(value, &column.typ.scalar).map_err(|e| RowConversionError {
+            column: Some(column.name.clone()),
+            error: Box::new(ErrorResponse::from(e).with_detail(format!(
                 "column \"{}\" is {}",
                 column.name, column.typ.scalar
-            )))
+            ))),
         })?;
         datums.push(datum);
     }
-    Ok(Row::new(datums))
+    schema.finish_row(datums)
 }
 
 /// One JSON value as a datum of `typ`, through the type's text input (arrays element by
@@ -246,27 +302,43 @@ mod tests {
         ])
     }
 
+    fn schema() -> TableSchema {
+        TableSchema::without_defaults(desc())
+    }
+
     #[test]
     fn objects_and_arrays_convert() {
-        let row = json_row(r#"{"id": 7, "name": "B"}"#, &desc()).unwrap();
+        let row = json_row(r#"{"id": 7, "name": "B"}"#, &schema()).unwrap();
         assert_eq!(row_json(&row), json!([7, "B"]));
-        let row = json_row(r#"["8", null]"#, &desc()).unwrap();
+        let row = json_row(r#"["8", null]"#, &schema()).unwrap();
         assert_eq!(row_json(&row), json!([8, null]));
-        let row = json_row(r#"{"id": 9}"#, &desc()).unwrap();
+        let row = json_row(r#"{"id": 9}"#, &schema()).unwrap();
         assert_eq!(row_json(&row), json!([9, null]));
     }
 
     #[test]
+    fn missing_columns_take_their_defaults() {
+        let schema = TableSchema {
+            desc: desc(),
+            defaults: vec![Some(Ok(Datum::Int64(42))), Some(Ok(Datum::text("anon")))],
+        };
+        let row = json_row(r#"{"id": 1}"#, &schema).unwrap();
+        assert_eq!(row_json(&row), json!([1, "anon"]));
+        let row = json_row(r#"{"name": null}"#, &schema).unwrap();
+        assert_eq!(row_json(&row), json!([42, null]), "explicit null is NULL");
+    }
+
+    #[test]
     fn errors_name_the_column() {
-        let err = json_row(r#"{"id": "x"}"#, &desc()).unwrap_err();
+        let err = json_row(r#"{"id": "x"}"#, &schema()).unwrap_err();
         assert_eq!(err.column.as_deref(), Some("id"));
         assert_eq!(err.error.code, "22P02");
-        let err = json_row(r#"{"name": "a"}"#, &desc()).unwrap_err();
+        let err = json_row(r#"{"name": "a"}"#, &schema()).unwrap_err();
         assert_eq!(err.error.code, "23502");
-        let err = json_row(r#"{"id": 1, "nme": "a"}"#, &desc()).unwrap_err();
+        let err = json_row(r#"{"id": 1, "nme": "a"}"#, &schema()).unwrap_err();
         assert_eq!(err.column.as_deref(), Some("nme"));
-        assert!(json_row("[1]", &desc()).is_err());
-        assert!(json_row("{", &desc()).is_err());
+        assert!(json_row("[1]", &schema()).is_err());
+        assert!(json_row("{", &schema()).is_err());
     }
 }
 

@@ -76,6 +76,11 @@ pub enum Command {
     AllowCompaction {
         frontier: Timestamp,
     },
+    /// Report how many updates each table and view arrangement holds on this worker
+    /// (answered with [`Response::ArrangementSizes`]; for metrics).
+    ArrangementSizes {
+        request_id: u64,
+    },
     /// Stop the worker.
     Shutdown,
     /// Make the worker panic, to test that a failing worker is reported rather than
@@ -117,6 +122,13 @@ pub enum Response {
         watermark: Option<i64>,
         /// The reader is exhausted.
         done: bool,
+    },
+    /// The number of updates in each table and view arrangement (`oks` and `errs`
+    /// traces) this worker holds, by collection.
+    ArrangementSizes {
+        request_id: u64,
+        worker: usize,
+        sizes: Vec<(GlobalId, u64)>,
     },
     /// A worker panicked (a bug, never user input): the engine can no longer answer
     /// and must be restarted. The message is the panic's.

@@ -416,6 +416,18 @@ impl WorkerState {
                         .set_physical_compaction(AntichainRef::new(&frontier));
                 }
             }
+            Command::ArrangementSizes { request_id } => {
+                let sizes = self
+                    .collections
+                    .iter()
+                    .map(|(id, c)| (*id, trace_updates(&c.oks) + trace_updates(&c.errs)))
+                    .collect();
+                let _ = self.responses.send(Response::ArrangementSizes {
+                    request_id,
+                    worker: self.index,
+                    sizes,
+                });
+            }
             Command::InjectFailure => panic!("injected failure"),
             Command::Shutdown => {}
         }
@@ -884,4 +896,20 @@ where
         cursor.step_key(&storage);
     }
     out
+}
+
+/// The updates (row, time, diff) held in a trace's batches.
+fn trace_updates<Tr>(trace: &Tr) -> u64
+where
+    Tr: TraceReader,
+    Tr::Batch: differential_dataflow::trace::implementations::spine_fueled::SpineBatch,
+{
+    use differential_dataflow::trace::implementations::spine_fueled::SpineBatch;
+    let mut updates = 0;
+    trace.map_spans(|span| {
+        if let Some(batch) = &span.inner {
+            updates += batch.len() as u64;
+        }
+    });
+    updates
 }

@@ -34,6 +34,15 @@ pub fn temp_data_dir(name: &str) -> PathBuf {
 
 /// Starts a server with 2 workers on free loopback ports.
 pub async fn start_server(data_dir: &std::path::Path, ws_buffer: usize) -> RunningServer {
+    start_server_with(data_dir, ws_buffer, 256).await
+}
+
+/// Starts a server with these WebSocket and gRPC Subscribe queue sizes.
+pub async fn start_server_with(
+    data_dir: &std::path::Path,
+    ws_buffer: usize,
+    subscribe_buffer: usize,
+) -> RunningServer {
     let overrides = ConfigOverrides {
         grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
         http_addr: Some("127.0.0.1:0".parse().unwrap()),
@@ -42,8 +51,39 @@ pub async fn start_server(data_dir: &std::path::Path, ws_buffer: usize) -> Runni
         ws_buffer: Some(ws_buffer),
         ..ConfigOverrides::default()
     };
-    let config = ServerConfig::resolve(&overrides, |_| None).unwrap();
+    let mut config = ServerConfig::resolve(&overrides, |_| None).unwrap();
+    config.subscribe_buffer = subscribe_buffer;
+    // Resuming in tests must not depend on how fast a loaded machine runs them.
+    config.retain_history_ms = 300_000;
     laaster_server::start(config).await.unwrap()
+}
+
+/// Prometheus text as (series with labels, value), e.g.
+/// `laaster_subscribers{feed="tally",transport="ws"}` → 1.
+pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The series of `metrics` whose name is `name` and whose labels include every
+/// `key="value"` of `labels`.
+pub fn series<'a>(
+    metrics: &'a BTreeMap<String, f64>,
+    name: &str,
+    labels: &[&str],
+) -> Vec<(&'a String, f64)> {
+    metrics
+        .iter()
+        .filter(|(series, _)| {
+            series.split('{').next() == Some(name) && labels.iter().all(|l| series.contains(l))
+        })
+        .map(|(series, value)| (series, *value))
+        .collect()
 }
 
 pub async fn grpc_client(server: &RunningServer) -> LaasterClient<Channel> {
@@ -72,6 +112,7 @@ pub async fn ingest(
     let request = proto::IngestRequest {
         table: table.into(),
         json_rows: rows.to_vec(),
+        ..Default::default()
     };
     let mut acks = client
         .ingest(tokio_stream::iter(vec![request]))
@@ -158,6 +199,8 @@ impl Tally {
                 }
                 self.frontier = message["time"].as_u64().unwrap();
             }
+            // A resumed feed: the client's rows stay; changes from `time` on follow.
+            "resume" => self.frontier = message["time"].as_u64().unwrap(),
             "update" => {
                 for update in message["updates"].as_array().unwrap() {
                     self.apply(
