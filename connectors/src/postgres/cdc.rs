@@ -442,7 +442,7 @@ impl ActiveCdc {
     /// Appends the slot's transactions before the snapshot's LSN that the snapshot does
     /// not see; committing the last message moves the slot to that LSN.
     fn finish_snapshot(&mut self, snapshot: SnapshotRead) -> Result<(), ConnectorError> {
-        let transactions = self.peek(Some(snapshot.lsn), None)?;
+        let (transactions, _) = self.peek(Some(snapshot.lsn), None)?;
         for (end_lsn, transaction) in transactions {
             if snapshot.xids.sees(transaction.xid) {
                 continue;
@@ -473,7 +473,7 @@ impl ActiveCdc {
         &mut self,
         upto: Option<u64>,
         changes: Option<i32>,
-    ) -> Result<Vec<(u64, Transaction)>, ConnectorError> {
+    ) -> Result<(Vec<(u64, Transaction)>, usize), ConnectorError> {
         let upto_text = upto.map(format_lsn);
         let rows = self
             .session
@@ -524,7 +524,7 @@ impl ActiveCdc {
                 }
             }
         }
-        Ok(transactions)
+        Ok((transactions, rows.len()))
     }
 
     /// A row change of our table (`None` for other tables).
@@ -623,38 +623,47 @@ impl ActiveCdc {
             .query("SELECT pg_current_wal_lsn()::text", &[])
             .map_err(|e| slot_error(&self.options, "cannot read the WAL position", e))?;
         let current: String = current[0].get(0);
-        let upto = parse_lsn(&current);
-        let limit = i32::try_from(max.max(1)).unwrap_or(i32::MAX);
-        let transactions = self.peek(upto, Some(limit))?;
-        let mut any = false;
-        for (end_lsn, transaction) in transactions {
-            if end_lsn <= self.read_upto {
-                continue;
+        let Some(upto) = parse_lsn(&current) else {
+            return Err(ConnectorError::new(format!(
+                "unexpected WAL position '{current}'"
+            )));
+        };
+        // The slot gives transactions from its confirmed position on; those read and not
+        // yet committed come first. Ask for more until something new (or the end) shows.
+        let mut limit = i32::try_from(max.max(1)).unwrap_or(i32::MAX);
+        loop {
+            let (transactions, rows) = self.peek(Some(upto), Some(limit))?;
+            // Fewer rows than asked: decoding reached `upto`.
+            let complete = rows < limit as usize;
+            let mut new = false;
+            for (end_lsn, transaction) in transactions {
+                if end_lsn <= self.read_upto {
+                    continue;
+                }
+                new = true;
+                if transaction.messages.is_empty() {
+                    self.read_upto = end_lsn;
+                } else {
+                    self.enqueue(end_lsn, transaction)?;
+                }
             }
-            any = true;
-            if transaction.messages.is_empty() {
-                self.read_upto = end_lsn;
-                continue;
+            if self.queue.is_empty() && self.delivered.is_empty() && self.snapshot_done {
+                // Everything read is committed: skip what holds nothing of ours.
+                let target = if complete {
+                    upto.max(self.read_upto)
+                } else {
+                    self.read_upto
+                };
+                self.read_upto = target;
+                if target > self.confirmed {
+                    self.advance(target)?;
+                }
             }
-            self.enqueue(end_lsn, transaction)?;
+            if new || complete || limit == i32::MAX {
+                return Ok(());
+            }
+            limit = limit.saturating_mul(4);
         }
-        if self.queue.is_empty()
-            && self.delivered.is_empty()
-            && self.snapshot_done
-            && let Some(upto) = upto
-        {
-            // Nothing of ours before `upto` (or only empty transactions): skip it.
-            let target = if any {
-                self.read_upto
-            } else {
-                upto.max(self.read_upto)
-            };
-            self.read_upto = self.read_upto.max(target);
-            if target > self.confirmed {
-                self.advance(target)?;
-            }
-        }
-        Ok(())
     }
 
     fn advance(&mut self, lsn: u64) -> Result<(), ConnectorError> {

@@ -328,22 +328,30 @@ impl SinkWriter for PostgresSinkWriter {
             }
             return Ok(());
         };
-        // In time order, and within one time retractions first, so a (-old, +new) pair
-        // for one key ends as an upsert and a later lone retraction as a delete.
-        let mut order: Vec<&(Row, Timestamp, Diff)> = updates.iter().collect();
-        order.sort_by_key(|(_, time, diff)| (*time, *diff > 0));
-        for (row, _, diff) in order {
-            let text = row_text(row);
-            let key_text: Vec<Option<String>> = key.iter().map(|&i| text[i].clone()).collect();
-            let change = if *diff < 0 {
-                KeyChange::Delete(text)
-            } else {
-                KeyChange::Upsert(text)
-            };
-            self.changes.insert(key_text, change);
-            if self.changes.len() >= self.max_rows {
+        // In time order; within one time by key, retractions first, so a (-old, +new)
+        // pair for one key ends as an upsert and a later lone retraction as a delete.
+        // A full buffer is written between keys, never between a key's changes.
+        let mut order: Vec<(Timestamp, Vec<Option<String>>, bool, Vec<Option<String>>)> = updates
+            .iter()
+            .map(|(row, time, diff)| {
+                let text = row_text(row);
+                let key_text = key.iter().map(|&i| text[i].clone()).collect();
+                (*time, key_text, *diff > 0, text)
+            })
+            .collect();
+        order.sort();
+        let mut previous: Option<Vec<Option<String>>> = None;
+        for (_, key_text, insertion, text) in order {
+            if previous.as_ref() != Some(&key_text) && self.changes.len() >= self.max_rows {
                 self.flush()?;
             }
+            let change = if insertion {
+                KeyChange::Upsert(text)
+            } else {
+                KeyChange::Delete(text)
+            };
+            previous = Some(key_text.clone());
+            self.changes.insert(key_text, change);
         }
         Ok(())
     }
