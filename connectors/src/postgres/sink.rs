@@ -47,6 +47,9 @@ pub struct PostgresSinkWriter {
     in_transaction: bool,
 }
 
+/// A row (or key) as column texts, `None` for SQL NULL.
+type Texts = Vec<Option<String>>;
+
 fn datum_text(datum: &Datum) -> Option<String> {
     match datum {
         Datum::Null => None,
@@ -331,7 +334,7 @@ impl SinkWriter for PostgresSinkWriter {
         // In time order; within one time by key, retractions first, so a (-old, +new)
         // pair for one key ends as an upsert and a later lone retraction as a delete.
         // A full buffer is written between keys, never between a key's changes.
-        let mut order: Vec<(Timestamp, Vec<Option<String>>, bool, Vec<Option<String>>)> = updates
+        let mut order: Vec<(Timestamp, Texts, bool, Texts)> = updates
             .iter()
             .map(|(row, time, diff)| {
                 let text = row_text(row);
