@@ -115,6 +115,22 @@ impl ConnectorError {
 pub trait SourceConfig: Send + Sync + fmt::Debug {
     /// Opens the reader of split `split` of `splits`.
     fn open(&self, split: usize, splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError>;
+
+    /// Opens split `split` of `splits` for the consumer named `consumer` (a view, a
+    /// subscription, a dead-letter table; letters, digits, `-` and `_`). A connector
+    /// with consumer groups or durable consumers gives each consumer its own (the
+    /// configured group or consumer name, `-`, `consumer`), so every consumer reads
+    /// every message and resumes where it left off. The default reads as
+    /// [`SourceConfig::open`] does.
+    fn open_for(
+        &self,
+        consumer: &str,
+        split: usize,
+        splits: usize,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let _ = consumer;
+        self.open(split, splits)
+    }
 }
 
 /// Reads one split of a source. See the module docs for the calling order.

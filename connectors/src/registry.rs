@@ -216,6 +216,17 @@ impl SourceConfig for RedisStreamsSource {
     fn open(&self, split: usize, _splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
         Ok(Box::new(StreamReader::open(&self.0, split)?))
     }
+
+    fn open_for(
+        &self,
+        consumer: &str,
+        split: usize,
+        _splits: usize,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let mut options = self.0.clone();
+        options.group = format!("{}-{consumer}", options.group);
+        Ok(Box::new(StreamReader::open(&options, split)?))
+    }
 }
 
 #[derive(Debug)]
@@ -224,6 +235,17 @@ struct NatsSource(NatsOptions);
 impl SourceConfig for NatsSource {
     fn open(&self, _split: usize, _splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
         Ok(Box::new(NatsReader::open(&self.0)?))
+    }
+
+    fn open_for(
+        &self,
+        consumer: &str,
+        _split: usize,
+        _splits: usize,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let mut options = self.0.clone();
+        options.consumer = format!("{}-{consumer}", options.consumer);
+        Ok(Box::new(NatsReader::open(&options)?))
     }
 }
 

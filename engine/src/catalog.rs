@@ -1,6 +1,6 @@
 //! The coordinator's catalog: every table and view, by id and by name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use laaster_repr::Row;
 use laaster_repr::plan::GlobalId;
@@ -17,6 +17,13 @@ pub(crate) struct CatalogState {
     pub primary_keys: HashMap<GlobalId, HashMap<Row, i64>>,
     /// Streamed source tables with a WATERMARK: their event time (for window operators).
     pub event_times: HashMap<GlobalId, laaster_sql::catalog::EventTime>,
+    /// Source tables whose connector also writes (`INSERT INTO` them starts a sink).
+    pub writable_sources: HashSet<GlobalId>,
+    /// Source tables that carry changes (`debezium-json`, `'scan.mode' = 'upsert'`).
+    pub retracting_sources: HashSet<GlobalId>,
+    /// Tables a source owns (its `<source>_errors` dead-letter table), dropped with it
+    /// without CASCADE: owned id -> owner id.
+    pub owned_by: HashMap<GlobalId, GlobalId>,
 }
 
 impl CatalogState {
@@ -37,6 +44,9 @@ impl CatalogState {
         let item = self.items.remove(&id)?;
         self.names.remove(&item.name);
         self.primary_keys.remove(&id);
+        self.writable_sources.remove(&id);
+        self.retracting_sources.remove(&id);
+        self.owned_by.remove(&id);
         Some(item)
     }
 
@@ -61,6 +71,14 @@ impl Catalog for CatalogState {
 
     fn event_time(&self, id: GlobalId) -> Option<laaster_sql::catalog::EventTime> {
         self.event_times.get(&id).copied()
+    }
+
+    fn source_writable(&self, id: GlobalId) -> bool {
+        self.writable_sources.contains(&id)
+    }
+
+    fn source_retracts(&self, id: GlobalId) -> bool {
+        self.retracting_sources.contains(&id)
     }
 
     fn items(&self) -> Vec<&CatalogItem> {

@@ -3,6 +3,7 @@
 
 use laaster_connectors::datagen::DatagenConfig;
 use laaster_connectors::nexmark::{NexmarkConfig, NexmarkStream, event_schema};
+use laaster_dataflow::external::SourceChanges;
 use laaster_dataflow::source::SourceConnector;
 use laaster_repr::{ErrorResponse, RelationDesc, ScalarType};
 use laaster_sql::plans::CreateSourcePlan;
@@ -36,6 +37,8 @@ pub(crate) struct EngineOptions {
     pub idle_timeout: Option<std::time::Duration>,
     /// `'allowed-lateness'`, in microseconds.
     pub allowed_lateness: i64,
+    /// `'scan.mode' = 'upsert'`: each message is the latest row of its PRIMARY KEY.
+    pub upsert: bool,
 }
 
 fn invalid(option: &str, value: &str, hint: &str) -> ErrorResponse {
@@ -76,6 +79,7 @@ pub(crate) fn split_options(
         retain: false,
         idle_timeout: None,
         allowed_lateness: 0,
+        upsert: false,
     };
     let mut rest = Vec::new();
     for (key, value) in &source.options {
@@ -118,6 +122,19 @@ pub(crate) fn split_options(
                 engine.allowed_lateness = i64::try_from(lateness.as_micros())
                     .map_err(|_| invalid("allowed-lateness", value, DURATION_HINT))?;
             }
+            "scan.mode" => {
+                engine.upsert = match value.to_ascii_lowercase().as_str() {
+                    "append" | "append-only" => false,
+                    "upsert" => true,
+                    other => {
+                        return Err(invalid(
+                            "scan.mode",
+                            other,
+                            "Use 'append' (the default: each message is new rows) or 'upsert' (each message is the latest row of its PRIMARY KEY; an empty value or a Debezium delete deletes it).",
+                        ));
+                    }
+                };
+            }
             _ => rest.push((key.clone(), value.clone())),
         }
     }
@@ -144,12 +161,26 @@ fn external_connector(name: &str) -> bool {
         .any(|(connector, source, _, _)| *connector == name && *source)
 }
 
+/// Whether `name` is a source or a sink of the connector registry.
+pub(crate) fn registry_connector(name: &str) -> Option<(bool, bool)> {
+    laaster_connectors::registry::CONNECTORS
+        .iter()
+        .find(|(connector, _, _, _)| *connector == name)
+        .map(|(_, source, sink, _)| (*source, *sink))
+}
+
 /// Validates the options and the declared columns against the connector.
 pub(crate) fn source_connector(
     source: &CreateSourcePlan,
     options: &[(String, String)],
+    engine: &EngineOptions,
 ) -> Result<SourceConnector, ErrorResponse> {
     match source.connector.as_str() {
+        "datagen" | "nexmark" if engine.upsert => Err(ErrorResponse::new(
+            "0A000",
+            format!("connector \"{}\" has no 'scan.mode' = 'upsert'", source.connector),
+        )
+        .with_hint("Upsert sources read an external system (redis-streams, nats-jetstream, filesystem, ...).")),
         "datagen" => {
             let physical = RelationDesc::new(
                 source.desc.columns[..source.physical_arity.min(source.desc.arity())].to_vec(),
@@ -182,29 +213,46 @@ pub(crate) fn source_connector(
                     ErrorResponse::new("0A000", format!("connector \"{other}\" is not a source"))
                         .with_hint("Declare it as a sink table and INSERT INTO it.")
                 })?;
-            if def.on_error == laaster_connectors::api::OnError::DeadLetter {
-                return Err(ErrorResponse::new(
-                    "0A000",
-                    "'on-error' = 'dead-letter' is not supported by source tables yet",
-                )
-                .with_hint(
-                    "Use 'skip' (the default: bad messages are counted in SHOW SOURCES) or 'fail'.",
-                ));
-            }
-            if matches!(
+            let debezium = matches!(
                 def.format,
                 laaster_connectors::format::Format::DebeziumJson(_)
-            ) {
+            );
+            let changes = match (engine.upsert, debezium) {
+                (true, _) => {
+                    let Some(key) = source.primary_key.clone() else {
+                        return Err(ErrorResponse::new(
+                            "42P16",
+                            format!(
+                                "upsert source \"{}\" needs a PRIMARY KEY",
+                                source.name
+                            ),
+                        )
+                        .with_detail("A later message with the same key replaces the earlier one.")
+                        .with_hint("Declare PRIMARY KEY (<column>, ...) NOT ENFORCED."));
+                    };
+                    SourceChanges::Upsert { key }
+                }
+                (false, true) => SourceChanges::Debezium,
+                (false, false) => SourceChanges::Append,
+            };
+            if changes != SourceChanges::Append && source.watermark.is_some() {
                 return Err(ErrorResponse::new(
                     "0A000",
-                    "'format' = 'debezium-json' is not supported by source tables yet",
+                    format!(
+                        "source table \"{}\" carries changes and cannot have a WATERMARK yet",
+                        source.name
+                    ),
                 )
-                .with_hint("Source tables are append-only today; use 'json'."));
+                .with_detail(
+                    "Event-time windows over a source close on its watermark and need insertions only; a 'debezium-json' or upsert source also retracts rows.",
+                )
+                .with_hint("Drop the WATERMARK clause, or read the changes with a plain 'json' source."));
             }
             Ok(SourceConnector::External {
                 def: std::sync::Arc::new(def),
                 name: source.name.clone(),
                 columns: physical,
+                changes,
             })
         }
         other => Err(ErrorResponse::new(
@@ -268,5 +316,36 @@ fn compatible(declared: &ScalarType, produced: &ScalarType) -> bool {
         }
         (ScalarType::Array(a), ScalarType::Array(b)) => compatible(a, b),
         (a, b) => a.same_base(b),
+    }
+}
+
+/// The option an error names as unknown (`unknown option 'k' ...`), as the connector
+/// registry and the formats report it.
+fn unknown_option(error: &ErrorResponse) -> Option<String> {
+    let rest = error.message.strip_prefix("unknown option '")?;
+    Some(rest[..rest.find('\'')?].to_string())
+}
+
+/// Runs `check` on `options`, leaving out each option it reports as unknown, until it
+/// accepts them or fails for another reason. Returns its last answer and the options
+/// left out. Used for connectors that are both sources and sinks: one table's options
+/// hold both directions' keys, and each direction ignores the other's.
+pub(crate) fn without_unknown_options<T>(
+    options: &[(String, String)],
+    check: impl Fn(&[(String, String)]) -> Result<T, ErrorResponse>,
+) -> (Result<T, ErrorResponse>, Vec<String>) {
+    let mut kept = options.to_vec();
+    let mut left_out = Vec::new();
+    loop {
+        match check(&kept) {
+            Err(e) => match unknown_option(&e) {
+                Some(key) if kept.iter().any(|(k, _)| *k == key) => {
+                    kept.retain(|(k, _)| *k != key);
+                    left_out.push(key);
+                }
+                _ => return (Err(e), left_out),
+            },
+            ok => return (ok, left_out),
+        }
     }
 }

@@ -243,11 +243,25 @@ impl Sequencer<'_> {
             return Ok(command("CREATE TABLE"));
         }
         let (engine_options, options) = crate::connector::split_options(&source)?;
-        let connector = crate::connector::source_connector(&source, &options)?;
+        let connector = match self.source_or_sink(&source, &engine_options, &options)? {
+            Ok(connector) => connector,
+            Err(sink) => return self.create_sink(sink, sql),
+        };
         let late_name = format!("{}_late", source.name);
         let side_table = engine_options.late == crate::connector::LateData::SideTable;
         if side_table {
             self.exists(&late_name, false)?;
+        }
+        let (dead_letter, changes) = match &connector {
+            laaster_dataflow::source::SourceConnector::External { def, changes, .. } => (
+                def.on_error == laaster_connectors::api::OnError::DeadLetter,
+                changes.clone(),
+            ),
+            _ => (false, laaster_dataflow::external::SourceChanges::Append),
+        };
+        let errors_name = format!("{}_errors", source.name);
+        if dead_letter {
+            self.exists(&errors_name, false)?;
         }
         let id = self.coordinator.catalog.allocate_id();
         self.coordinator.catalog.insert(CatalogItem {
@@ -297,6 +311,28 @@ impl Sequencer<'_> {
             progress.add_consumer(SourceConsumer::Table(late_id), workers);
             late_id
         });
+        // Dead letters' table: owned by the source (dropped with it), written only by a
+        // reader of its own.
+        let errors_table = dead_letter.then(|| {
+            let errors_id = self.coordinator.catalog.allocate_id();
+            self.coordinator.catalog.insert(CatalogItem {
+                id: errors_id,
+                name: errors_name.clone(),
+                kind: ItemKind::Source,
+                desc: laaster_dataflow::external::dead_letter_columns(),
+                create_sql: format!("-- messages of {} that did not decode", source.name),
+                query_sql: None,
+                uses: vec![id],
+                table: None,
+            });
+            self.coordinator.catalog.owned_by.insert(errors_id, id);
+            progress.add_consumer(SourceConsumer::Table(errors_id), workers);
+            errors_id
+        });
+        if changes != laaster_dataflow::external::SourceChanges::Append {
+            self.coordinator.catalog.retracting_sources.insert(id);
+        }
+        self.register_writable_source(id, &source, &options);
         self.coordinator.sources.insert(id, progress);
         self.coordinator.workers.broadcast(Command::CreateSource {
             id,
@@ -311,9 +347,88 @@ impl Sequencer<'_> {
                 retain: engine_options.retain,
                 idle_timeout: engine_options.idle_timeout,
                 allowed_lateness: engine_options.allowed_lateness,
+                errors_table,
             }),
         });
         Ok(command("CREATE TABLE"))
+    }
+
+    /// The connector of a `CREATE TABLE ... WITH (...)` planned as a source, or, for a
+    /// connector of the registry that is only a sink, the sink table to create instead
+    /// (`Ok(Err(plan))`). A connector that is both takes both directions' options in one
+    /// table: each direction leaves out the options only the other knows, and an option
+    /// neither knows is an error. The table is a source (its source options must be
+    /// valid); it is also writable when its options make a valid sink.
+    fn source_or_sink(
+        &self,
+        source: &laaster_sql::plans::CreateSourcePlan,
+        engine: &crate::connector::EngineOptions,
+        options: &[(String, String)],
+    ) -> Result<
+        Result<laaster_dataflow::source::SourceConnector, laaster_sql::plans::CreateSinkPlan>,
+        ErrorResponse,
+    > {
+        use crate::connector::{registry_connector, source_connector, without_unknown_options};
+        let as_sink = || laaster_sql::plans::CreateSinkPlan {
+            name: source.name.clone(),
+            desc: source.desc.clone(),
+            connector: source.connector.clone(),
+            options: source.options.clone(),
+            primary_key: source.primary_key.clone(),
+            from: None,
+            if_not_exists: source.if_not_exists,
+            create_sql: source.create_sql.clone(),
+        };
+        let sink_check = |options: &[(String, String)]| {
+            crate::sink::external_sink(
+                &source.name,
+                &source.connector,
+                options,
+                &source.desc,
+                source.primary_key.as_deref(),
+            )
+        };
+        match registry_connector(&source.connector) {
+            Some((false, true)) => Ok(Err(as_sink())),
+            Some((true, is_sink)) => {
+                let (result, left_out) =
+                    without_unknown_options(options, |o| source_connector(source, o, engine));
+                let (sink, sink_left_out) = if is_sink {
+                    without_unknown_options(options, sink_check)
+                } else {
+                    (Ok(None), Vec::new())
+                };
+                let sink_ok = matches!(sink, Ok(Some(_)));
+                match result {
+                    Err(e) => Err(e),
+                    Ok(connector) => {
+                        let unknown = left_out
+                            .iter()
+                            .find(|key| !sink_ok || sink_left_out.contains(key));
+                        match unknown {
+                            None => Ok(Ok(connector)),
+                            Some(key) => Err(ErrorResponse::new(
+                                "22023",
+                                format!(
+                                    "unknown option '{key}' for connector '{}'",
+                                    source.connector
+                                ),
+                            )
+                            .with_hint(
+                                source_connector(source, options, engine)
+                                    .err()
+                                    .and_then(|e| e.hint)
+                                    .unwrap_or_else(|| {
+                                        "Neither the connector's source nor its sink takes it."
+                                            .into()
+                                    }),
+                            )),
+                        }
+                    }
+                }
+            }
+            _ => source_connector(source, options, engine).map(Ok),
+        }
     }
 
     /// The streamed sources `plan` reads.
@@ -574,7 +689,10 @@ impl Sequencer<'_> {
             for dependent in self.coordinator.catalog.dependents_of(id) {
                 if doomed.insert(dependent) {
                     frontier.push(dependent);
-                    dependents.push((dependent, id));
+                    // A source's own tables (`<source>_errors`) go with it.
+                    if self.coordinator.catalog.owned_by.get(&dependent) != Some(&id) {
+                        dependents.push((dependent, id));
+                    }
                 }
             }
         }

@@ -126,10 +126,10 @@ fn redis_stream_feeds_a_live_view_and_counts_bad_messages() {
         "SELECT contestant, n FROM tally ORDER BY contestant",
         &[&["A", &a.to_string()], &["B", &b.to_string()], &["C", "10"]],
     );
-    // Everything read was acknowledged.
+    // Everything read was acknowledged, in the view's own group (`<group>-<view>`).
     let pending: (i64, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING")
         .arg(&stream)
-        .arg("g1")
+        .arg("g1-tally")
         .query(&mut redis)
         .unwrap();
     assert_eq!(pending.0, 0);
@@ -269,4 +269,350 @@ fn redis_hash_sink_keeps_the_running_tally() {
         .unwrap_err();
     assert!(err.message.contains("'who'"), "{err:?}");
     let _: () = redis::cmd("DEL").arg(&key).query(&mut redis).unwrap();
+}
+
+fn redis() -> redis::Connection {
+    redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+/// Appends entries (field/value pairs) to a stream.
+fn xadd(redis: &mut redis::Connection, stream: &str, entries: &[Vec<(&str, String)>]) {
+    let mut pipe = redis::pipe();
+    for fields in entries {
+        let command = pipe.cmd("XADD").arg(stream).arg("*");
+        for (name, value) in fields {
+            command.arg(*name).arg(value);
+        }
+        command.ignore();
+    }
+    pipe.query::<()>(redis).unwrap();
+}
+
+fn data(payload: &str) -> Vec<(&'static str, String)> {
+    vec![("data", payload.to_string())]
+}
+
+#[test]
+fn dead_letters_land_in_a_queryable_errors_table_once() {
+    let stream = unique("dead");
+    let mut redis = redis();
+    // 300 good readings and 30 corrupt ones of three kinds, interleaved.
+    let mut entries = Vec::new();
+    let mut corrupt = Vec::new();
+    for i in 0..330 {
+        let payload = match i % 11 {
+            10 => match (i / 11) % 3 {
+                0 => format!("{{\"sensor\": {i}, \"value\": oops"),
+                1 => format!("{{\"sensor\": \"s{i}\", \"value\": 1.5}}"),
+                _ => format!("[{i}]"),
+            },
+            _ => format!("{{\"sensor\": {}, \"value\": {i}}}", i % 3),
+        };
+        if i % 11 == 10 {
+            corrupt.push(payload.clone());
+        }
+        entries.push(data(&payload));
+    }
+    xadd(&mut redis, &stream, &entries);
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE readings (sensor INT, value BIGINT) WITH (
+                'connector' = 'redis-streams', 'stream' = '{stream}', 'format' = 'json',
+                'on-error' = 'dead-letter');
+             CREATE MATERIALIZED VIEW per_sensor AS
+                SELECT sensor, count(*) AS n FROM readings GROUP BY sensor;
+             CREATE MATERIALIZED VIEW total AS SELECT count(*) AS n FROM readings;"
+        ))
+        .unwrap();
+    wait_for(
+        &mut session,
+        "SELECT sensor, n FROM per_sensor ORDER BY sensor",
+        &[&["0", "100"], &["1", "100"], &["2", "100"]],
+    );
+    wait_for(&mut session, "SELECT n FROM total", &[&["300"]]);
+    // Each corrupt message once (two views read the source), with where and why.
+    wait_for(
+        &mut session,
+        "SELECT count(*), count(DISTINCT \"offset\") FROM readings_errors",
+        &[&["30", "30"]],
+    );
+    let mut payloads: Vec<String> = rows(&mut session, "SELECT payload FROM readings_errors")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    payloads.sort();
+    corrupt.sort();
+    assert_eq!(payloads, corrupt);
+    let errors = rows(
+        &mut session,
+        "SELECT source, \"partition\", error, received_at IS NOT NULL FROM readings_errors WHERE payload LIKE '%oops'",
+    );
+    assert_eq!(errors.len(), 10);
+    for row in &errors {
+        assert_eq!(row[0], "readings");
+        assert_eq!(row[1], stream);
+        assert!(row[2].to_lowercase().contains("json"), "{row:?}");
+        assert_eq!(row[3], "t");
+    }
+    let wrong_type = rows(
+        &mut session,
+        "SELECT error FROM readings_errors WHERE payload LIKE '%: \"s%'",
+    );
+    assert_eq!(wrong_type.len(), 10);
+    assert!(
+        wrong_type.iter().all(|r| r[0].contains("sensor")),
+        "{wrong_type:?}"
+    );
+    // Every bad message is counted in SHOW SOURCES (once per reading consumer).
+    let counted: i64 = source_errors(&mut session, "readings").parse().unwrap();
+    assert!(counted >= 30, "{counted}");
+    // The errors table goes with its source.
+    session.execute("DROP TABLE readings CASCADE").unwrap();
+    let err = session
+        .execute("SELECT * FROM readings_errors")
+        .unwrap_err();
+    assert!(err.message.contains("does not exist"), "{err:?}");
+    let _: () = redis::cmd("DEL").arg(&stream).query(&mut redis).unwrap();
+}
+
+#[test]
+fn two_views_each_read_every_message_of_a_stream() {
+    let stream = unique("shared");
+    let mut redis = redis();
+    let entries: Vec<_> = (0..500)
+        .map(|i| data(&format!("{{\"k\": {}, \"v\": {i}}}", i % 5)))
+        .collect();
+    xadd(&mut redis, &stream, &entries);
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE events (k INT, v BIGINT) WITH (
+                'connector' = 'redis-streams', 'stream' = '{stream}', 'group' = 'app', 'format' = 'json');
+             CREATE MATERIALIZED VIEW counts AS SELECT count(*) AS n, sum(v) AS s FROM events;
+             CREATE MATERIALIZED VIEW per_k AS SELECT k, count(*) AS n FROM events GROUP BY k;"
+        ))
+        .unwrap();
+    let sum: i64 = (0..500).sum();
+    wait_for(
+        &mut session,
+        "SELECT n, s FROM counts",
+        &[&["500", &sum.to_string()]],
+    );
+    wait_for(
+        &mut session,
+        "SELECT k, n FROM per_k ORDER BY k",
+        &[
+            &["0", "100"],
+            &["1", "100"],
+            &["2", "100"],
+            &["3", "100"],
+            &["4", "100"],
+        ],
+    );
+    // One group per view, derived from the configured group.
+    let mut groups: Vec<String> = {
+        let info: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&stream)
+            .query(&mut redis)
+            .unwrap();
+        info.into_iter()
+            .filter_map(|fields| {
+                fields.chunks(2).find_map(|pair| match pair {
+                    [
+                        redis::Value::BulkString(name),
+                        redis::Value::BulkString(value),
+                    ] if name.as_slice() == b"name" => {
+                        Some(String::from_utf8_lossy(value).into_owned())
+                    }
+                    _ => None,
+                })
+            })
+            .collect()
+    };
+    groups.sort();
+    assert_eq!(groups, ["app-counts", "app-per_k"]);
+    // A message added later reaches both.
+    xadd(&mut redis, &stream, &[data("{\"k\": 0, \"v\": 1}")]);
+    wait_for(
+        &mut session,
+        "SELECT n, s FROM counts",
+        &[&["501", &(sum + 1).to_string()]],
+    );
+    wait_for(&mut session, "SELECT n FROM per_k WHERE k = 0", &[&["101"]]);
+    let _: () = redis::cmd("DEL").arg(&stream).query(&mut redis).unwrap();
+}
+
+#[test]
+fn upsert_source_keeps_the_last_value_per_key() {
+    let stream = unique("users");
+    let mut redis = redis();
+    // 200 keys, each written 5 times; every 7th key is deleted at the end, half of them
+    // by an empty value, half by a JSON null.
+    let mut entries = Vec::new();
+    for round in 0..5 {
+        for id in 0..200 {
+            entries.push(data(&format!(
+                "{{\"id\": {id}, \"name\": \"u{id}-r{round}\", \"score\": {}}}",
+                id * 10 + round
+            )));
+        }
+    }
+    for id in (0..200).filter(|id| id % 7 == 0) {
+        let value = if id % 2 == 0 { "" } else { "null" };
+        entries.push(vec![("data", value.to_string()), ("key", id.to_string())]);
+    }
+    xadd(&mut redis, &stream, &entries);
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE users (id BIGINT, name TEXT, score BIGINT, PRIMARY KEY (id) NOT ENFORCED) WITH (
+                'connector' = 'redis-streams', 'stream' = '{stream}', 'format' = 'json',
+                'scan.mode' = 'upsert');
+             CREATE MATERIALIZED VIEW latest AS SELECT id, name, score FROM users;
+             CREATE MATERIALIZED VIEW stats AS SELECT count(*) AS n, sum(score) AS s FROM users;"
+        ))
+        .unwrap();
+    let live: Vec<i64> = (0..200).filter(|id| id % 7 != 0).collect();
+    let total: i64 = live.iter().map(|id| id * 10 + 4).sum();
+    wait_for(
+        &mut session,
+        "SELECT n, s FROM stats",
+        &[&[&live.len().to_string(), &total.to_string()]],
+    );
+    let got = rows(
+        &mut session,
+        "SELECT id, name, score FROM latest ORDER BY id",
+    );
+    let want: Vec<Vec<String>> = live
+        .iter()
+        .map(|id| {
+            vec![
+                id.to_string(),
+                format!("u{id}-r4"),
+                (id * 10 + 4).to_string(),
+            ]
+        })
+        .collect();
+    assert_eq!(got, want);
+    // Later changes: an update, a new key, a deletion, and a deleted key coming back.
+    xadd(
+        &mut redis,
+        &stream,
+        &[
+            data("{\"id\": 1, \"name\": \"renamed\", \"score\": 0}"),
+            data("{\"id\": 500, \"name\": \"new\", \"score\": 5}"),
+            vec![("data", String::new()), ("key", "2".into())],
+            data("{\"id\": 7, \"name\": \"back\", \"score\": 70}"),
+        ],
+    );
+    wait_for(
+        &mut session,
+        "SELECT id, name, score FROM latest WHERE id IN (1, 2, 7, 500) ORDER BY id",
+        &[
+            &["1", "renamed", "0"],
+            &["7", "back", "70"],
+            &["500", "new", "5"],
+        ],
+    );
+    // A changelog cannot feed operators that need insertions only.
+    let err = session
+        .execute("CREATE MATERIALIZED VIEW stamped AS SELECT id, PROCTIME() AS p FROM users")
+        .unwrap_err();
+    assert!(err.message.contains("append-only"), "{err:?}");
+    // An upsert source needs a key.
+    let err = session
+        .execute(&format!(
+            "CREATE TABLE nokey (id BIGINT) WITH ('connector' = 'redis-streams', 'stream' = '{stream}', 'format' = 'json', 'scan.mode' = 'upsert')"
+        ))
+        .unwrap_err();
+    assert!(err.message.contains("needs a PRIMARY KEY"), "{err:?}");
+    let _: () = redis::cmd("DEL").arg(&stream).query(&mut redis).unwrap();
+}
+
+#[test]
+fn debezium_file_source_applies_creates_updates_and_deletes() {
+    let dir = std::env::temp_dir().join(unique("cdc"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let event = |op: &str, before: Option<(i64, &str)>, after: Option<(i64, &str)>| {
+        let image = |row: Option<(i64, &str)>| match row {
+            Some((id, name)) => format!("{{\"id\": {id}, \"name\": \"{name}\"}}"),
+            None => "null".into(),
+        };
+        format!(
+            "{{\"before\": {}, \"after\": {}, \"op\": \"{op}\"}}\n",
+            image(before),
+            image(after)
+        )
+    };
+    let mut text = String::new();
+    for id in 0..50 {
+        text.push_str(&event("c", None, Some((id, "a"))));
+    }
+    for id in (0..50).filter(|id| id % 2 == 0) {
+        text.push_str(&event("u", Some((id, "a")), Some((id, "b"))));
+    }
+    for id in (0..50).filter(|id| id % 5 == 0) {
+        let name = if id % 2 == 0 { "b" } else { "a" };
+        text.push_str(&event("d", Some((id, name)), None));
+    }
+    text.push_str("{\"op\": \"u\", \"after\": {\"id\": 1}}\n");
+    std::fs::write(dir.join("changes.jsonl"), text).unwrap();
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE customers (id BIGINT, name TEXT) WITH (
+                'connector' = 'filesystem', 'path' = '{}/*.jsonl', 'format' = 'debezium-json');
+             CREATE MATERIALIZED VIEW by_name AS SELECT name, count(*) AS n FROM customers GROUP BY name;",
+            dir.display()
+        ))
+        .unwrap();
+    // 50 created; 25 even renamed to b; 10 deleted (5 even b, 5 odd a).
+    wait_for(
+        &mut session,
+        "SELECT name, n FROM by_name ORDER BY name",
+        &[&["a", "20"], &["b", "20"]],
+    );
+    // The update without a before image is counted, not applied.
+    let start = Instant::now();
+    while source_errors(&mut session, "customers") != "1" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the bad event was not counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = session
+        .execute(&format!(
+            "CREATE TABLE timed (id BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH (
+                'connector' = 'filesystem', 'path' = '{}/*.jsonl', 'format' = 'debezium-json')",
+            dir.display()
+        ))
+        .unwrap_err();
+    assert!(err.message.contains("cannot have a WATERMARK"), "{err:?}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -17,6 +17,17 @@ pub trait Catalog {
     fn event_time(&self, _id: GlobalId) -> Option<EventTime> {
         None
     }
+    /// Whether the source table `id` can also be written (`INSERT INTO` it starts a sink
+    /// dataflow into its connector, as Flink's tables with a source-and-sink connector).
+    fn source_writable(&self, _id: GlobalId) -> bool {
+        false
+    }
+    /// Whether the source table `id` carries changes, not only insertions (a
+    /// `debezium-json` or upsert source): operators that need an append-only input
+    /// refuse it.
+    fn source_retracts(&self, _id: GlobalId) -> bool {
+        false
+    }
 }
 
 /// A source's event time, as window operators use it.
@@ -37,8 +48,9 @@ pub enum ItemKind {
     View,
     /// A materialized view: a dataflow keeps its result up to date and arranged.
     MaterializedView,
-    /// A source table: append-only rows from a connector (`WITH ('connector' = ...)`);
-    /// INSERT/UPDATE/DELETE are refused.
+    /// A source table: rows from a connector (`WITH ('connector' = ...)`), append-only
+    /// unless [`Catalog::source_retracts`]; UPDATE/DELETE are refused, INSERT too unless
+    /// [`Catalog::source_writable`].
     Source,
     /// A sink table (`WITH ('connector' = 'blackhole' | 'print')`): rows go out through
     /// its connector; `INSERT INTO sink SELECT ...` starts a continuous dataflow into it.

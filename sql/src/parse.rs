@@ -55,6 +55,21 @@ pub enum Statement {
         class: String,
         if_not_exists: bool,
     },
+    /// `CREATE SINK [IF NOT EXISTS] name FROM view WITH ('connector' = ..., ...)`: every
+    /// change of `from` (a table or view; the sink's columns are its columns) goes to
+    /// the connector.
+    CreateSink {
+        name: String,
+        from: String,
+        options: Vec<ast::SqlOption>,
+        if_not_exists: bool,
+    },
+    /// `DROP SINK [IF EXISTS] name [, ...] [CASCADE | RESTRICT]`.
+    DropSink {
+        names: Vec<String>,
+        if_exists: bool,
+        cascade: bool,
+    },
 }
 
 /// `SUBSCRIBE`: a change feed of a relation or query.
@@ -262,9 +277,11 @@ fn check_nesting(statement: &Statement) -> Result<(), PlanError> {
             ..
         })
         | Statement::Explain { query, .. } => query.visit(&mut visitor),
-        Statement::Subscribe(_) | Statement::Show(_) | Statement::CreateFunction { .. } => {
-            ControlFlow::Continue(())
-        }
+        Statement::Subscribe(_)
+        | Statement::Show(_)
+        | Statement::CreateFunction { .. }
+        | Statement::CreateSink { .. }
+        | Statement::DropSink { .. } => ControlFlow::Continue(()),
     };
     match flow {
         ControlFlow::Continue(()) => Ok(()),
@@ -449,6 +466,9 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
     if let Some(statement) = parse_create_function_as(parser)? {
         return Ok(statement);
     }
+    if let Some(statement) = parse_sink_statement(parser)? {
+        return Ok(statement);
+    }
     if parser.peek_keyword(Keyword::SHOW) {
         let form = &parser.peek_nth_token_ref(1).token;
         let ours = [
@@ -624,6 +644,55 @@ fn parse_create_function_as(parser: &mut Parser) -> Result<Option<Statement>, Pa
         class,
         if_not_exists,
     }))
+}
+
+/// `CREATE SINK [IF NOT EXISTS] name FROM relation WITH (options)` and `DROP SINK [IF
+/// EXISTS] names [CASCADE | RESTRICT]`; `None` (nothing consumed) for any other statement.
+fn parse_sink_statement(parser: &mut Parser) -> Result<Option<Statement>, ParserError> {
+    let is_word = |parser: &Parser, n: usize, word: &str| {
+        matches!(
+            &parser.peek_nth_token_ref(n).token,
+            Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word)
+        )
+    };
+    if parser.peek_keyword(Keyword::CREATE) && is_word(parser, 1, "SINK") {
+        parser.advance_token();
+        parser.advance_token();
+        let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let name = normalize_ident(&parser.parse_identifier()?);
+        parser.expect_keyword(Keyword::FROM)?;
+        let from = normalize_ident(&parser.parse_identifier()?);
+        if !parser.peek_keyword(Keyword::WITH) {
+            return parser.expected("WITH ('connector' = ..., ...)", parser.peek_token());
+        }
+        let options = parser.parse_options(Keyword::WITH)?;
+        return Ok(Some(Statement::CreateSink {
+            name,
+            from,
+            options,
+            if_not_exists,
+        }));
+    }
+    if parser.peek_keyword(Keyword::DROP) && is_word(parser, 1, "SINK") {
+        parser.advance_token();
+        parser.advance_token();
+        let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+        let names = parser
+            .parse_comma_separated(|p| p.parse_identifier())?
+            .iter()
+            .map(normalize_ident)
+            .collect();
+        let cascade = parser.parse_keyword(Keyword::CASCADE);
+        if !cascade {
+            let _ = parser.parse_keyword(Keyword::RESTRICT);
+        }
+        return Ok(Some(Statement::DropSink {
+            names,
+            if_exists,
+            cascade,
+        }));
+    }
+    Ok(None)
 }
 
 /// Whether the next token is the unquoted word `word` (case-insensitive); consumes it
@@ -802,6 +871,38 @@ impl fmt::Display for Statement {
                 quote_identifier(name),
                 class.replace('\'', "''")
             ),
+            Statement::CreateSink {
+                name,
+                from,
+                options,
+                if_not_exists,
+            } => write!(
+                f,
+                "CREATE SINK {}{} FROM {} WITH ({})",
+                if *if_not_exists { "IF NOT EXISTS " } else { "" },
+                quote_identifier(name),
+                quote_identifier(from),
+                options
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Statement::DropSink {
+                names,
+                if_exists,
+                cascade,
+            } => write!(
+                f,
+                "DROP SINK {}{}{}",
+                if *if_exists { "IF EXISTS " } else { "" },
+                names
+                    .iter()
+                    .map(|n| quote_identifier(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if *cascade { " CASCADE" } else { "" }
+            ),
         }
     }
 }
@@ -942,6 +1043,37 @@ mod tests {
             syntax_error("SUBSCRIBE t WITH (progress = true)").0,
             "unrecognized SUBSCRIBE option \"progress\""
         );
+    }
+
+    #[test]
+    fn sink_statements_round_trip() {
+        for sql in [
+            "CREATE SINK out FROM tally WITH ('connector' = 'nats-jetstream', 'stream' = 'S', 'sink.mode' = 'upsert')",
+            "CREATE SINK IF NOT EXISTS \"Out\" FROM v WITH ('connector' = 'blackhole')",
+            "DROP SINK out",
+            "DROP SINK IF EXISTS a, b CASCADE",
+        ] {
+            let parsed = parse_statement(sql).expect(sql);
+            assert_eq!(parsed.to_string(), sql);
+            assert_eq!(parse_statement(&parsed.to_string()).expect(sql), parsed);
+        }
+        assert!(matches!(
+            parse_statement("create sink s from v with ('connector' = 'print')"),
+            Ok(Statement::CreateSink { name, from, .. }) if name == "s" && from == "v"
+        ));
+        assert_eq!(
+            syntax_error("CREATE SINK s FROM v").0,
+            "syntax error at end of input"
+        );
+        assert_eq!(
+            syntax_error("CREATE SINK s v WITH ('connector' = 'print')").0,
+            "syntax error at or near \"v\""
+        );
+        // Not a sink statement: left to sqlparser.
+        assert!(matches!(
+            parse_statement("DROP TABLE sink"),
+            Ok(Statement::Sql(_))
+        ));
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub enum StatementPlan {
     },
     /// `CREATE TABLE name (...) WITH ('connector' = ...)`: a table fed by a connector.
     CreateSource(CreateSourcePlan),
-    /// `CREATE TABLE name (...) WITH ('connector' = 'blackhole' | 'print')`: a sink table.
+    /// `CREATE TABLE name (...) WITH ('connector' = <sink connector>)`: a sink table; or
+    /// `CREATE SINK name FROM relation WITH (...)`.
     CreateSink(CreateSinkPlan),
     /// `INSERT INTO sink SELECT ...`: a continuous dataflow writing every change of
     /// `query` (already in the sink's column order and types) to the sink `sink`.
@@ -117,17 +118,30 @@ pub enum StatementPlan {
     },
 }
 
-/// A sink table: where the changes of `INSERT INTO name SELECT ...` go.
+/// A sink: where the changes of `INSERT INTO name SELECT ...` (a sink table) or of the
+/// relation of `CREATE SINK name FROM relation` go.
 #[derive(Clone, Debug)]
 pub struct CreateSinkPlan {
     pub name: String,
     pub desc: RelationDesc,
-    /// `blackhole` or `print`.
+    /// `blackhole`, `print`, or an external connector of the connector registry.
     pub connector: String,
     /// The connector's options (for `print`: `print-identifier`, `standard-error`).
     pub options: Vec<(String, String)>,
+    /// The declared `PRIMARY KEY (...) NOT ENFORCED` (column indexes): an upsert sink's key.
+    pub primary_key: Option<Vec<usize>>,
+    /// `CREATE SINK ... FROM relation`: the query reading the relation, started at once.
+    pub from: Option<SinkFrom>,
     pub if_not_exists: bool,
     pub create_sql: String,
+}
+
+/// What `CREATE SINK name FROM relation` writes: `SELECT * FROM relation`.
+#[derive(Clone, Debug)]
+pub struct SinkFrom {
+    pub query: QueryPlan,
+    /// The catalog items the query reads.
+    pub uses: Vec<GlobalId>,
 }
 
 /// A source table: the connector produces the first `physical_arity` columns; computed
@@ -148,6 +162,9 @@ pub struct CreateSourcePlan {
     pub connector: String,
     /// Every other WITH option, in order, keys as written.
     pub options: Vec<(String, String)>,
+    /// The declared `PRIMARY KEY (...) NOT ENFORCED` (physical column indexes): the key of
+    /// an upsert source (`'scan.mode' = 'upsert'`), or of the table used as an upsert sink.
+    pub primary_key: Option<Vec<usize>>,
     pub if_not_exists: bool,
     pub create_sql: String,
 }

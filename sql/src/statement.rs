@@ -47,6 +47,25 @@ pub fn plan_statement(
         }),
         Statement::Show(show) => plan_show(catalog, show),
         Statement::CreateFunction { name, class, .. } => plan_create_function(name, class),
+        Statement::CreateSink {
+            name,
+            from,
+            options,
+            if_not_exists,
+        } => sink::plan_create_sink_from(
+            catalog,
+            name,
+            from,
+            options,
+            *if_not_exists,
+            &stmt.to_string(),
+            ctx,
+        ),
+        Statement::DropSink {
+            names,
+            if_exists,
+            cascade,
+        } => plan_drop_sink(catalog, names, *if_exists, *cascade),
     }
 }
 
@@ -211,6 +230,34 @@ fn plan_drop(
     }
     Ok(StatementPlan::Drop {
         kind,
+        ids,
+        cascade,
+        missing,
+    })
+}
+
+/// `DROP SINK [IF EXISTS] names [CASCADE]`: sinks made by `CREATE SINK` or `CREATE TABLE`.
+fn plan_drop_sink(
+    catalog: &dyn Catalog,
+    names: &[String],
+    if_exists: bool,
+    cascade: bool,
+) -> Result<StatementPlan, PlanError> {
+    let mut ids = Vec::new();
+    let mut missing = Vec::new();
+    for name in names {
+        match catalog.get(name) {
+            None if if_exists => missing.push(name.clone()),
+            None => return Err(drop_missing(catalog, ItemKind::Sink, name)),
+            Some(item) if item.kind != ItemKind::Sink => {
+                return Err(drop_wrong_kind(item, ItemKind::Sink));
+            }
+            Some(item) if !ids.contains(&item.id) => ids.push(item.id),
+            Some(_) => {}
+        }
+    }
+    Ok(StatementPlan::Drop {
+        kind: ItemKind::Sink,
         ids,
         cascade,
         missing,

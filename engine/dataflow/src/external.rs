@@ -8,9 +8,23 @@
 //! a message that does not decode follows the source's `'on-error'`:
 //!
 //! - `skip` (default): counted as an error row, the stream goes on;
-//! - `dead-letter`: counted, and a row `(source, partition, offset, raw, error)` (raw
-//!   bytes truncated to 1 KiB) goes to the queryable table `<source>_errors`;
+//! - `dead-letter`: counted, and a row `(source, partition, offset, payload, raw, error,
+//!   received_at)` (payload truncated to 1 KiB) goes to the queryable table
+//!   `<source>_errors`. That table is fed by a reader of its own (consumer
+//!   `<source>_errors`), so each bad message lands there once however many views read
+//!   the source;
 //! - `fail`: counted, and the source stops (its readers report done with the error).
+//!
+//! Messages are rows ([`SourceChanges::Append`]), changes (`debezium-json`) or upserts by
+//! key (`'scan.mode' = 'upsert'`; the latest row per key is kept by [`crate::upsert`]).
+//!
+//! Every reader reads for one consumer (a view, a subscription, a sink dataflow, the
+//! dead-letter table) and opens its split with [`SourceConfig::open_for`] naming it:
+//! connectors with consumer groups (Redis Streams) or durable consumers (NATS JetStream)
+//! give each consumer its own group, `<group>-<consumer>`, so every view reads every
+//! message instead of sharing them out.
+//!
+//! [`SourceConfig::open_for`]: laaster_connectors::api::SourceConfig::open_for
 //!
 //! A polled batch is acknowledged to the external system once its rows are handed to the
 //! dataflow's input (at-least-once while the engine runs; the engine keeps no state
@@ -21,12 +35,36 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use laaster_connectors::api::{DEAD_LETTER_BYTES, Message, OnError, Poll, SourceReader};
-use laaster_connectors::format::Decoder;
+use laaster_connectors::format::{Decoder, FormatError};
 use laaster_connectors::registry::SourceDef;
 use laaster_repr::{Datum, Row};
 
 /// How long a reader waits before retrying after a connector error.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// What a source's messages stand for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceChanges {
+    /// Each message is rows to insert (`json`, `csv`, `raw`).
+    Append,
+    /// Each message is changes (`debezium-json`): inserts, deletes, or both for an update.
+    Debezium,
+    /// `'scan.mode' = 'upsert'`: each message is the new row of its key (the declared
+    /// PRIMARY KEY's columns); a message that decodes to no row (an empty value, JSON
+    /// `null`, a Debezium tombstone) or only to a retraction (a Debezium delete) deletes
+    /// the key. The dataflow keeps the latest row per key (see [`crate::upsert`]).
+    Upsert { key: Vec<usize> },
+}
+
+/// One decoded message's worth of output, queued until handed out.
+enum Item {
+    Row(Row, laaster_repr::Diff),
+    Upsert {
+        row: Row,
+        order: String,
+        deleted: bool,
+    },
+}
 
 /// One worker's reader of an external source.
 pub struct ExternalReader {
@@ -34,12 +72,22 @@ pub struct ExternalReader {
     source: String,
     split: usize,
     splits: usize,
+    changes: SourceChanges,
+    /// The consumer this reader reads for (a view, a subscription, the dead-letter
+    /// table): connectors with consumer groups give each consumer its own group.
+    consumer: Option<String>,
     reader: Option<Box<dyn SourceReader>>,
     decoder: Box<dyn Decoder>,
-    /// Decoded rows not yet handed out.
-    rows: VecDeque<Row>,
-    /// Dead-letter rows (`'on-error' = 'dead-letter'`), kept for the `<source>_errors`
-    /// table. Not yet routed: the engine refuses 'dead-letter' at CREATE time.
+    /// Upsert sources: decodes a message key (a JSON object of key fields, or the one
+    /// key column's value) into a row with the key columns set.
+    key_decoder: Option<Box<dyn Decoder>>,
+    columns: laaster_repr::RelationDesc,
+    /// Decoded updates not yet handed out.
+    items: VecDeque<Item>,
+    /// Whether to keep dead-letter rows (only the reader feeding `<source>_errors`).
+    keep_dead_letters: bool,
+    /// Dead-letter rows (`'on-error' = 'dead-letter'`) for the `<source>_errors` table:
+    /// `(source, partition, offset, payload, raw, error, received_at)`.
     pub dead_letters: Vec<Row>,
     /// Messages that did not decode (and connector errors).
     pub bad_messages: u64,
@@ -67,8 +115,53 @@ impl std::fmt::Debug for ExternalReader {
 /// What the reader has now.
 pub enum ExternalNext {
     Row(Row),
+    /// A change (`debezium-json`): the row and its diff.
+    Change(Row, laaster_repr::Diff),
+    /// An upsert message (see [`SourceChanges::Upsert`]).
+    Upsert {
+        row: Row,
+        order: String,
+        deleted: bool,
+    },
     Wait,
     Done,
+}
+
+/// A message's position as a string that sorts in message order: the partition, then
+/// each run of digits of the offset zero-padded (Redis ids `ms-seq`, sequences, lines).
+pub fn position_order(position: &laaster_connectors::api::Position) -> String {
+    let mut order = String::with_capacity(position.partition.len() + 48);
+    order.push_str(&position.partition);
+    order.push('\u{1}');
+    let mut digits = String::new();
+    for c in position.offset.chars().chain(std::iter::once('\u{0}')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if !digits.is_empty() {
+            order.push_str(&format!("{digits:0>20}"));
+            digits.clear();
+        }
+        if c != '\u{0}' {
+            order.push(c);
+        }
+    }
+    order
+}
+
+/// A consumer name as connectors accept it in group and durable names.
+fn consumer_name(consumer: &str) -> String {
+    consumer
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl ExternalReader {
@@ -76,18 +169,26 @@ impl ExternalReader {
         def: Arc<SourceDef>,
         source: String,
         columns: &laaster_repr::RelationDesc,
+        changes: SourceChanges,
         split: usize,
         splits: usize,
     ) -> Self {
         let decoder = def.format.decoder(columns);
+        let key_decoder = matches!(changes, SourceChanges::Upsert { .. })
+            .then(|| laaster_connectors::format::Format::Json(Default::default()).decoder(columns));
         ExternalReader {
             def,
             source,
             split,
             splits,
+            changes,
+            consumer: None,
             reader: None,
             decoder,
-            rows: VecDeque::new(),
+            key_decoder,
+            columns: columns.clone(),
+            items: VecDeque::new(),
+            keep_dead_letters: false,
             dead_letters: Vec::new(),
             bad_messages: 0,
             last_error: None,
@@ -100,16 +201,38 @@ impl ExternalReader {
         }
     }
 
+    /// Names the consumer this reader reads for, and whether it keeps dead letters.
+    pub fn set_consumer(&mut self, consumer: &str, keep_dead_letters: bool) {
+        self.consumer = Some(consumer_name(consumer));
+        self.keep_dead_letters = keep_dead_letters;
+    }
+
     fn error(&mut self, message: String) {
         tracing::warn!(source = %self.source, split = self.split, "{message}");
         self.last_error = Some(message);
         self.paused_until = Some(Instant::now() + RETRY);
     }
 
+    fn next_item(&mut self) -> Option<ExternalNext> {
+        Some(match self.items.pop_front()? {
+            Item::Row(row, 1) => ExternalNext::Row(row),
+            Item::Row(row, diff) => ExternalNext::Change(row, diff),
+            Item::Upsert {
+                row,
+                order,
+                deleted,
+            } => ExternalNext::Upsert {
+                row,
+                order,
+                deleted,
+            },
+        })
+    }
+
     /// The next row, polling the connector when the buffer is empty.
     pub fn next_row(&mut self) -> ExternalNext {
-        if let Some(row) = self.rows.pop_front() {
-            return ExternalNext::Row(row);
+        if let Some(next) = self.next_item() {
+            return next;
         }
         if let Some(position) = self.to_commit.take()
             && let Some(reader) = self.reader.as_mut()
@@ -127,7 +250,11 @@ impl ExternalReader {
             return ExternalNext::Wait;
         }
         if self.reader.is_none() {
-            match self.def.config.open(self.split, self.splits) {
+            let opened = match &self.consumer {
+                Some(consumer) => self.def.config.open_for(consumer, self.split, self.splits),
+                None => self.def.config.open(self.split, self.splits),
+            };
+            match opened {
                 Ok(reader) => self.reader = Some(reader),
                 Err(e) => {
                     self.bad_messages += 1;
@@ -154,71 +281,362 @@ impl ExternalReader {
         }
         let messages = std::mem::take(&mut self.messages);
         for message in &messages {
-            self.scratch.clear();
-            match self.decoder.decode(&message.payload, &mut self.scratch) {
-                Ok(()) => {
-                    for (row, diff) in self.scratch.drain(..) {
-                        // Formats with retractions (debezium-json) are refused for sources
-                        // at CREATE time; an insert-only format gives diff 1.
-                        for _ in 0..diff.max(0) {
-                            self.rows.push_back(row.clone());
+            if let Err(e) = self.decode(message) {
+                self.bad_messages += 1;
+                match self.def.on_error {
+                    OnError::Skip => {}
+                    OnError::DeadLetter => {
+                        if self.keep_dead_letters {
+                            self.dead_letters.push(self.dead_letter(message, &e));
                         }
                     }
-                }
-                Err(e) => {
-                    self.bad_messages += 1;
-                    match self.def.on_error {
-                        OnError::Skip => {}
-                        OnError::DeadLetter => {
-                            let raw =
-                                &message.payload[..message.payload.len().min(DEAD_LETTER_BYTES)];
-                            self.dead_letters.push(Row::new(vec![
-                                Datum::text(&self.source),
-                                Datum::text(&message.position.partition),
-                                Datum::text(&message.position.offset),
-                                Datum::Bytes(Arc::from(raw)),
-                                Datum::text(&e.to_string()),
-                            ]));
-                        }
-                        OnError::Fail => {
-                            self.failed = true;
-                            self.last_error = Some(format!(
-                                "stopped at {} ('on-error' = 'fail'): {e}",
-                                message.position
-                            ));
-                            break;
-                        }
+                    OnError::Fail => {
+                        self.failed = true;
+                        self.last_error = Some(format!(
+                            "stopped at {} ('on-error' = 'fail'): {e}",
+                            message.position
+                        ));
+                        break;
                     }
                 }
             }
         }
         self.to_commit = messages.last().map(|m| m.position.clone());
         self.messages = messages;
-        match self.rows.pop_front() {
-            Some(row) => ExternalNext::Row(row),
+        match self.next_item() {
+            Some(next) => next,
             None if self.done || self.failed => ExternalNext::Done,
             None => ExternalNext::Wait,
         }
     }
+
+    /// Decodes one message into queued items; on error nothing is queued.
+    fn decode(&mut self, message: &Message) -> Result<(), FormatError> {
+        self.scratch.clear();
+        // An upsert source's empty or null value is a deletion of the message's key.
+        let no_value = matches!(self.changes, SourceChanges::Upsert { .. })
+            && matches!(
+                std::str::from_utf8(&message.payload).map(str::trim),
+                Ok("" | "null")
+            );
+        if !no_value {
+            self.decoder.decode(&message.payload, &mut self.scratch)?;
+        }
+        match &self.changes {
+            SourceChanges::Append => {
+                for (row, diff) in self.scratch.drain(..) {
+                    // An insert-only format gives diff 1.
+                    for _ in 0..diff.max(0) {
+                        self.items.push_back(Item::Row(row.clone(), 1));
+                    }
+                }
+            }
+            SourceChanges::Debezium => {
+                for (row, diff) in self.scratch.drain(..) {
+                    self.items.push_back(Item::Row(row, diff));
+                }
+            }
+            SourceChanges::Upsert { key } => {
+                let key = key.clone();
+                let inserted = self.scratch.iter().rev().find(|(_, d)| *d > 0);
+                let retracted = self.scratch.iter().rev().find(|(_, d)| *d < 0);
+                let (row, deleted) = match (inserted, retracted) {
+                    (Some((row, _)), _) => (row.clone(), false),
+                    (None, Some((row, _))) => (key_only(row, &key), true),
+                    (None, None) => (self.decode_key(message, &key)?, true),
+                };
+                if let Some(column) = key.iter().find(|&&c| row.get(c) == Some(&Datum::Null)) {
+                    let name = &self.columns.columns[*column].name;
+                    return Err(FormatError::new(format!(
+                        "the message has no value for key column \"{name}\""
+                    ))
+                    .at(name.clone())
+                    .hint("an upsert source needs every PRIMARY KEY column in each message"));
+                }
+                self.items.push_back(Item::Upsert {
+                    row,
+                    order: position_order(&message.position),
+                    deleted,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The key of a message without a value (a deletion), from the message's key.
+    fn decode_key(&mut self, message: &Message, key: &[usize]) -> Result<Row, FormatError> {
+        let Some(bytes) = message.key.as_deref() else {
+            return Err(FormatError::new(
+                "the message has no value and no key: an upsert source cannot tell which key it deletes",
+            )
+            .hint("a deletion is a message whose key is the row's key and whose value is empty or null"));
+        };
+        let Some(decoder) = self.key_decoder.as_mut() else {
+            return Err(FormatError::new("internal error: no key decoder"));
+        };
+        // A JSON object of the key fields; else the one key column's value, as JSON or
+        // as text.
+        let mut out = Vec::new();
+        if decoder.decode(bytes, &mut out).is_err() || out.is_empty() {
+            out.clear();
+            let [column] = key else {
+                return Err(FormatError::new(
+                    "the message key must be a JSON object of the key columns (the key has several columns)",
+                )
+                .at("key"));
+            };
+            let name = json_string(&self.columns.columns[*column].name);
+            let text = String::from_utf8_lossy(bytes);
+            let as_json = format!("{{{name}:{text}}}");
+            if decoder.decode(as_json.as_bytes(), &mut out).is_err() {
+                out.clear();
+                let as_text = format!("{{{name}:{}}}", json_string(&text));
+                decoder.decode(as_text.as_bytes(), &mut out).map_err(|e| {
+                    FormatError::new(format!("the message key does not decode: {e}")).at("key")
+                })?;
+            }
+        }
+        match out.pop() {
+            Some((row, _)) => Ok(key_only(&row, key)),
+            None => Err(FormatError::new("the message key is empty").at("key")),
+        }
+    }
+
+    /// The `<source>_errors` row for a message that did not decode.
+    fn dead_letter(&self, message: &Message, error: &FormatError) -> Row {
+        let raw = &message.payload[..message.payload.len().min(DEAD_LETTER_BYTES)];
+        let received = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        Row::new(vec![
+            Datum::text(&self.source),
+            Datum::text(&message.position.partition),
+            Datum::text(&message.position.offset),
+            Datum::text(&String::from_utf8_lossy(raw)),
+            Datum::Bytes(Arc::from(raw)),
+            Datum::text(&error.to_string()),
+            Datum::TimestampTz(received),
+        ])
+    }
 }
 
-/// An external sink's checked definition, shared by the workers (compared by identity).
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `row` with only the `key` columns kept (the others NULL).
+fn key_only(row: &Row, key: &[usize]) -> Row {
+    row.iter()
+        .enumerate()
+        .map(|(index, datum)| {
+            if key.contains(&index) {
+                datum.clone()
+            } else {
+                Datum::Null
+            }
+        })
+        .collect()
+}
+
+/// The columns of a source's `<source>_errors` table (rows from
+/// [`ExternalReader`]'s dead letters).
+pub fn dead_letter_columns() -> laaster_repr::RelationDesc {
+    use laaster_repr::{Column, ColumnType, ScalarType};
+    let column = |name: &str, scalar: ScalarType| Column {
+        name: name.into(),
+        typ: ColumnType::new(scalar, false),
+    };
+    laaster_repr::RelationDesc::new(vec![
+        column("source", ScalarType::Text),
+        column("partition", ScalarType::Text),
+        column("offset", ScalarType::Text),
+        column("payload", ScalarType::Text),
+        column("raw", ScalarType::Bytea),
+        column("error", ScalarType::Text),
+        column("received_at", ScalarType::TimestampTz),
+    ])
+}
+
+/// How a sink turns a view's changes into the records it writes (`'sink.mode'`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SinkMode {
+    /// Insertions only (Flink's default for message systems). A retraction cannot be
+    /// written: it is counted as an error, reported in `SHOW SINKS` and the log, and
+    /// skipped; the sink goes on.
+    AppendOnly,
+    /// Keyed by `key` (column indexes): for each key changed at a time, the key's new row
+    /// is written as an insertion (the connector's upsert), or, when the key is gone,
+    /// its last row as a retraction (the connector's delete or tombstone). An update is
+    /// one record, not a delete and an insert. Each worker owns the keys that hash to it
+    /// and counts the rows per key, so a key with several rows (not unique in the view)
+    /// is counted as an error.
+    Upsert { key: Vec<usize> },
+    /// Every change as a Debezium change record (the format is `debezium-json`):
+    /// insertions as `"op": "c"` with `after`, retractions as `"op": "d"` with `before`;
+    /// an update is a delete of the old row then a create of the new one, as Flink's
+    /// `debezium-json` writer emits it.
+    Debezium,
+}
+
+impl SinkMode {
+    /// The `'sink.mode'` value this mode is written as.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SinkMode::AppendOnly => "append-only",
+            SinkMode::Upsert { .. } => "upsert",
+            SinkMode::Debezium => "debezium",
+        }
+    }
+}
+
+/// An external sink's checked definition and mode, shared by the workers (compared by
+/// identity).
 #[derive(Clone, Debug)]
-pub struct ExternalSink(pub Arc<laaster_connectors::registry::SinkDef>);
+pub struct ExternalSink {
+    pub def: Arc<laaster_connectors::registry::SinkDef>,
+    pub mode: SinkMode,
+    /// The sink's name, for errors.
+    pub name: String,
+}
 
 impl PartialEq for ExternalSink {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.def, &other.def)
     }
 }
 
 impl Eq for ExternalSink {}
 
+type Update = (Row, laaster_repr::Timestamp, laaster_repr::Diff);
+
+/// Applies the sink's mode to one completed batch of consolidated changes (sorted by
+/// time, retractions first), returning the records to write. `keys` is this worker's
+/// row count per key (upsert mode).
+fn apply_mode(
+    sink: &ExternalSink,
+    keys: &mut std::collections::HashMap<Row, laaster_repr::Diff>,
+    ready: Vec<Update>,
+    counters: &crate::sink::SinkCounters,
+) -> Vec<Update> {
+    use std::sync::atomic::Ordering;
+
+    match &sink.mode {
+        SinkMode::Debezium => ready,
+        SinkMode::AppendOnly => {
+            let (insertions, retractions): (Vec<_>, Vec<_>) =
+                ready.into_iter().partition(|(_, _, diff)| *diff > 0);
+            if let Some((row, time, _)) = retractions.first() {
+                let count: u64 = retractions.iter().map(|(_, _, d)| d.unsigned_abs()).sum();
+                counters.errors.fetch_add(count, Ordering::Relaxed);
+                let message = format!(
+                    "sink \"{}\" is append-only but its input retracted {count} row(s) at time {time} (the first: {}); they were not written",
+                    sink.name,
+                    crate::sink::format_change(row, false)
+                );
+                tracing::warn!(sink = %sink.name, "{message}");
+                counters.set_last_error(format!(
+                    "{message}. Hint: declare the sink with 'sink.mode' = 'upsert' (and a key) or 'debezium' to write changes."
+                ));
+            }
+            insertions
+        }
+        SinkMode::Upsert { key } => {
+            let mut out = Vec::new();
+            let mut start = 0;
+            while start < ready.len() {
+                let time = ready[start].1;
+                let end = start + ready[start..].iter().take_while(|u| u.1 == time).count();
+                upsert_time(
+                    sink,
+                    key,
+                    keys,
+                    &ready[start..end],
+                    time,
+                    counters,
+                    &mut out,
+                );
+                start = end;
+            }
+            out
+        }
+    }
+}
+
+/// One time's changes in upsert mode: one record per changed key.
+fn upsert_time(
+    sink: &ExternalSink,
+    key: &[usize],
+    keys: &mut std::collections::HashMap<Row, laaster_repr::Diff>,
+    changes: &[Update],
+    time: laaster_repr::Timestamp,
+    counters: &crate::sink::SinkCounters,
+    out: &mut Vec<Update>,
+) {
+    use std::sync::atomic::Ordering;
+
+    // Per key: the row inserted, the row retracted, and the net change in rows.
+    let mut changed: std::collections::BTreeMap<Row, (Option<&Row>, Option<&Row>, i64)> =
+        std::collections::BTreeMap::new();
+    for (row, _, diff) in changes {
+        let entry = changed.entry(row.project(key)).or_default();
+        entry.2 += diff;
+        if *diff > 0 {
+            entry.0 = Some(row);
+        } else {
+            entry.1 = Some(row);
+        }
+    }
+    for (key_row, (inserted, retracted, delta)) in changed {
+        let before = keys.get(&key_row).copied().unwrap_or(0);
+        let after = before + delta;
+        match (inserted, after) {
+            (Some(row), 1..) => out.push((row.clone(), time, 1)),
+            (None, 0) => {
+                if let Some(row) = retracted {
+                    out.push((row.clone(), time, -1));
+                }
+            }
+            _ => {}
+        }
+        if !(0..=1).contains(&after) || (inserted.is_none() && after > 0) {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            let message = format!(
+                "sink \"{}\": key {} has {after} rows in the input at time {time}; an upsert sink needs one row per key",
+                sink.name,
+                crate::sink::format_change(&key_row, true)
+            );
+            tracing::warn!(sink = %sink.name, "{message}");
+            counters.set_last_error(format!(
+                "{message}. Hint: choose key columns that are unique in the input ('sink.key' or the PRIMARY KEY)."
+            ));
+        }
+        if after == 0 {
+            keys.remove(&key_row);
+        } else {
+            keys.insert(key_row, after);
+        }
+    }
+}
+
 /// Writes a sink dataflow's changes to an external system: each worker opens its writer
 /// (lazily, retrying after a pause on failure), buffers the changes of times not yet
-/// complete, and once the input frontier passes them, writes them in time order
-/// (consolidated per time, retractions first) and calls `complete(frontier)`. Rows and
-/// failures are counted in the sink's counters (`SHOW SINKS`).
+/// complete, and once the input frontier passes them, applies the sink's [`SinkMode`] to
+/// them (consolidated per time, in time order, retractions first), writes the records
+/// and calls `complete(frontier)`. In upsert mode the changes are first exchanged by key,
+/// so one worker writes every change of a key, in time order. Rows and failures are
+/// counted in the sink's counters (`SHOW SINKS`).
 pub fn render_external_sink(
     oks: crate::render::RowCollection<'_>,
     sink: &ExternalSink,
@@ -228,17 +646,29 @@ pub fn render_external_sink(
 ) {
     use std::sync::atomic::Ordering;
 
+    use differential_dataflow::Hashable;
     use differential_dataflow::consolidation::consolidate_updates;
-    use timely::dataflow::channels::pact::Pipeline;
+    use timely::dataflow::channels::pact::Exchange;
     use timely::dataflow::operators::generic::operator::Operator;
 
-    let def = Arc::clone(&sink.0);
+    let sink = sink.clone();
+    let route_key = match &sink.mode {
+        SinkMode::Upsert { key } => Some(key.clone()),
+        _ => None,
+    };
+    // Upsert: a key's changes go to one worker. Otherwise each worker writes its own.
+    let exchange = Exchange::new(move |(row, _, _): &Update| match &route_key {
+        Some(key) => row.project(key).hashed(),
+        None => worker as u64,
+    });
     let mut writer: Option<Box<dyn laaster_connectors::api::SinkWriter>> = None;
     let mut retry_after: Option<Instant> = None;
-    let mut pending: Vec<(Row, laaster_repr::Timestamp, laaster_repr::Diff)> = Vec::new();
+    let mut pending: Vec<Update> = Vec::new();
     let mut completed: Option<laaster_repr::Timestamp> = None;
+    let mut keys = std::collections::HashMap::new();
+    let mut unwritten: Vec<Update> = Vec::new();
     oks.inner
-        .sink(Pipeline, "ExternalSink", move |(input, frontier)| {
+        .sink(exchange, "ExternalSink", move |(input, frontier)| {
             input.for_each(|_capability, data| {
                 pending.append(data);
             });
@@ -252,23 +682,9 @@ pub fn render_external_sink(
                 }
                 None => std::mem::take(&mut pending),
             };
-            if ready.is_empty() && upper == completed {
+            if ready.is_empty() && unwritten.is_empty() && upper == completed {
                 return;
             }
-            if writer.is_none() && retry_after.is_none_or(|t| Instant::now() >= t) {
-                match def.config.open(worker, peers) {
-                    Ok(w) => writer = Some(w),
-                    Err(e) => {
-                        tracing::warn!(worker, "cannot open the sink: {e}");
-                        retry_after = Some(Instant::now() + RETRY);
-                    }
-                }
-            }
-            let Some(w) = writer.as_mut() else {
-                // Keep the changes until the writer opens.
-                pending.extend(ready);
-                return;
-            };
             let mut ready = ready;
             consolidate_updates(&mut ready);
             ready.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)));
@@ -283,16 +699,38 @@ pub fn render_external_sink(
                         .fetch_add(diff.unsigned_abs(), Ordering::Relaxed);
                 }
             }
+            // The mode's state (upsert key counts) advances once per change; records that
+            // could not be written wait in `unwritten` and are written first next time.
+            unwritten.extend(apply_mode(&sink, &mut keys, ready, &counters));
+            if writer.is_none() && retry_after.is_none_or(|t| Instant::now() >= t) {
+                match sink.def.config.open(worker, peers) {
+                    Ok(w) => writer = Some(w),
+                    Err(e) => {
+                        counters.set_last_error(format!("cannot open the sink: {e}"));
+                        tracing::warn!(sink = %sink.name, worker, "cannot open the sink: {e}");
+                        retry_after = Some(Instant::now() + RETRY);
+                    }
+                }
+            }
+            let Some(w) = writer.as_mut() else {
+                return;
+            };
             let result = w
-                .write(&ready)
+                .write(&unwritten)
                 .and_then(|()| w.complete(upper.unwrap_or(laaster_repr::Timestamp::MAX)));
-            if let Err(e) = result {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(worker, "the sink failed to write: {e}");
-                // Written again once the writer reopens (at-least-once).
-                pending.extend(ready);
-                writer = None;
-                retry_after = Some(Instant::now() + RETRY);
+            match result {
+                Ok(()) => {
+                    unwritten.clear();
+                    counters.record_frontier(worker, upper);
+                }
+                Err(e) => {
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
+                    counters.set_last_error(format!("writing failed: {e}"));
+                    tracing::warn!(sink = %sink.name, worker, "the sink failed to write: {e}");
+                    // Written again once the writer reopens (at-least-once).
+                    writer = None;
+                    retry_after = Some(Instant::now() + RETRY);
+                }
             }
             completed = upper;
         });

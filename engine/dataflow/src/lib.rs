@@ -19,6 +19,7 @@ pub mod external;
 pub mod render;
 pub mod sink;
 pub mod source;
+pub mod upsert;
 pub mod worker;
 
 pub use command::{Command, Response};

@@ -1,5 +1,5 @@
 //! Sink dataflows: `INSERT INTO sink SELECT ...` where `sink` is a table declared with
-//! `WITH ('connector' = 'blackhole' | 'print')`.
+//! `WITH ('connector' = ...)`, and `CREATE SINK name FROM relation WITH (...)`.
 //!
 //! The query is rendered like a materialized view's, but instead of being arranged its
 //! changes flow into a sink operator on every worker:
@@ -33,8 +33,9 @@ const RECENT_LINES: usize = 1_000;
 pub enum SinkConnector {
     /// Counted and discarded.
     Blackhole,
-    /// An external system (Redis, NATS JetStream, files), through the connector
-    /// registry (see [`crate::external::render_external_sink`]).
+    /// An external system (Redis, NATS JetStream, files, ...), through the connector
+    /// registry, in a [`crate::external::SinkMode`] (see
+    /// [`crate::external::render_external_sink`]).
     External(crate::external::ExternalSink),
     /// Printed to standard output, one line per row copy.
     Print {
@@ -59,6 +60,9 @@ pub struct SinkCounters {
     /// Each worker's sink input frontier: every change at an earlier time has been
     /// written (`None`: the input is complete).
     pub frontiers: Mutex<std::collections::BTreeMap<usize, Option<laaster_repr::Timestamp>>>,
+    /// The last error a worker reported (a retraction an append-only sink could not
+    /// write, a key with several rows, a connector failure), for `SHOW SINKS`.
+    pub last_error: Mutex<Option<String>>,
 }
 
 impl SinkCounters {
@@ -72,7 +76,14 @@ impl SinkCounters {
         frontiers.values().flatten().min().copied()
     }
 
-    fn record_frontier(&self, worker: usize, frontier: Option<laaster_repr::Timestamp>) {
+    /// Records `message` as the sink's last error.
+    pub fn set_last_error(&self, message: String) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(message);
+        }
+    }
+
+    pub(crate) fn record_frontier(&self, worker: usize, frontier: Option<laaster_repr::Timestamp>) {
         if let Ok(mut frontiers) = self.frontiers.lock() {
             frontiers.insert(worker, frontier);
         }

@@ -21,6 +21,8 @@ pub enum SourceConnector {
         name: String,
         /// The physical columns the format decodes.
         columns: laaster_repr::RelationDesc,
+        /// Whether messages are rows, changes, or upserts by key.
+        changes: crate::external::SourceChanges,
     },
 }
 
@@ -55,6 +57,16 @@ enum Generator {
 /// The next physical row, or why there is none now.
 enum Next {
     Row(Row),
+    /// A change with its diff (a `debezium-json` source).
+    Change(Row, laaster_repr::Diff),
+    /// An upsert source's message: the new row for its key, or a deletion of the key
+    /// (`row` then holds the key columns, the others NULL); `order` is the message's
+    /// position, so a key's later message wins.
+    Upsert {
+        row: Row,
+        order: String,
+        deleted: bool,
+    },
     /// Rate-limited: nothing more until later.
     Wait,
     Done,
@@ -65,6 +77,16 @@ impl Generator {
         match self {
             Generator::External(reader) => match reader.next_row() {
                 crate::external::ExternalNext::Row(row) => Next::Row(row),
+                crate::external::ExternalNext::Change(row, diff) => Next::Change(row, diff),
+                crate::external::ExternalNext::Upsert {
+                    row,
+                    order,
+                    deleted,
+                } => Next::Upsert {
+                    row,
+                    order,
+                    deleted,
+                },
                 crate::external::ExternalNext::Wait => Next::Wait,
                 crate::external::ExternalNext::Done => Next::Done,
             },
@@ -140,6 +162,23 @@ pub struct SourceSpec {
     /// event time is behind the watermark by more than this; window operators keep a
     /// window's state this long past its end.
     pub allowed_lateness: i64,
+    /// With `'on-error' = 'dead-letter'`: the `<source>_errors` table, fed by a reader of
+    /// its own that keeps only the messages that did not decode.
+    pub errors_table: Option<laaster_repr::plan::GlobalId>,
+}
+
+impl SourceSpec {
+    /// For an upsert source: the key columns (the dataflow reading it keeps the latest
+    /// row per key, see [`crate::upsert`]).
+    pub fn upsert_key(&self) -> Option<&[usize]> {
+        match &self.connector {
+            SourceConnector::External {
+                changes: crate::external::SourceChanges::Upsert { key },
+                ..
+            } => Some(key),
+            _ => None,
+        }
+    }
 }
 
 /// One reader's watermark as it flows to the operators of the dataflow it feeds:
@@ -198,15 +237,19 @@ impl SourceReader {
                 stride: workers.max(1) as i64,
                 paced: (!stream.config().max_emit_speed).then(std::time::Instant::now),
             },
-            SourceConnector::External { def, name, columns } => {
-                Generator::External(Box::new(crate::external::ExternalReader::new(
-                    std::sync::Arc::clone(def),
-                    name.clone(),
-                    columns,
-                    worker,
-                    workers,
-                )))
-            }
+            SourceConnector::External {
+                def,
+                name,
+                columns,
+                changes,
+            } => Generator::External(Box::new(crate::external::ExternalReader::new(
+                std::sync::Arc::clone(def),
+                name.clone(),
+                columns,
+                changes.clone(),
+                worker,
+                workers,
+            ))),
             SourceConnector::Datagen(config) => Generator::Datagen {
                 config: std::sync::Arc::clone(config),
                 next: worker as u64,
@@ -246,9 +289,32 @@ impl SourceReader {
         }
     }
 
-    /// Produces up to `limit` rows into `out` (late rows into `late`); returns false once
-    /// exhausted.
-    pub fn produce(&mut self, limit: usize, out: &mut Vec<Row>, late: &mut Vec<Row>) -> bool {
+    /// Makes an external reader keep the rows of messages that did not decode (for the
+    /// `<source>_errors` table; see [`SourceReader::take_dead_letters`]) and names its
+    /// consumer (`'group'` suffix, see [`crate::external`]).
+    pub fn set_consumer(&mut self, consumer: &str, keep_dead_letters: bool) {
+        if let Generator::External(reader) = &mut self.generator {
+            reader.set_consumer(consumer, keep_dead_letters);
+        }
+    }
+
+    /// The dead-letter rows gathered since the last call.
+    pub fn take_dead_letters(&mut self) -> Vec<Row> {
+        match &mut self.generator {
+            Generator::External(reader) => std::mem::take(&mut reader.dead_letters),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Produces up to `limit` updates into `out` (late rows into `late`); returns false
+    /// once exhausted. Append-only sources give diff 1; `debezium-json` sources give
+    /// changes; upsert sources give encoded messages (see [`crate::upsert`]).
+    pub fn produce(
+        &mut self,
+        limit: usize,
+        out: &mut Vec<(Row, laaster_repr::Diff)>,
+        late: &mut Vec<Row>,
+    ) -> bool {
         let more = self.produce_rows(limit, out, late);
         if let Generator::External(reader) = &mut self.generator {
             // Messages that did not decode (and connector errors) count as error rows.
@@ -260,10 +326,24 @@ impl SourceReader {
         more
     }
 
-    fn produce_rows(&mut self, limit: usize, out: &mut Vec<Row>, late: &mut Vec<Row>) -> bool {
+    fn produce_rows(
+        &mut self,
+        limit: usize,
+        out: &mut Vec<(Row, laaster_repr::Diff)>,
+        late: &mut Vec<Row>,
+    ) -> bool {
         for _ in 0..limit {
-            let mut row = match self.generator.next() {
-                Next::Row(row) => row,
+            let (mut row, diff) = match self.generator.next() {
+                Next::Row(row) => (row, 1),
+                Next::Change(row, diff) => (row, diff),
+                Next::Upsert {
+                    row,
+                    order,
+                    deleted,
+                } => {
+                    self.produce_upsert(row, order, deleted, out);
+                    continue;
+                }
                 Next::Wait => return true,
                 Next::Done => return false,
             };
@@ -304,9 +384,42 @@ impl SourceReader {
                     }
                 }
             }
-            out.push(row);
+            out.push((row, diff));
             self.emitted += 1;
         }
         true
+    }
+
+    /// An upsert message as the row [`crate::upsert`] reads: the full row (computed
+    /// columns NULL for a deletion), then the message's order and whether it deletes.
+    /// Changelog sources have no watermark (refused at CREATE), so nothing is late.
+    fn produce_upsert(
+        &mut self,
+        mut row: Row,
+        order: String,
+        deleted: bool,
+        out: &mut Vec<(Row, laaster_repr::Diff)>,
+    ) {
+        let mut values = Vec::with_capacity(self.computed.len());
+        for expr in &self.computed {
+            if deleted {
+                values.push(Datum::Null);
+                continue;
+            }
+            match expr.eval(&row) {
+                Ok(value) => values.push(value),
+                Err(_) => {
+                    self.errors += 1;
+                    return;
+                }
+            }
+        }
+        for value in values {
+            row.push(value);
+        }
+        row.push(Datum::text(&order));
+        row.push(Datum::Bool(deleted));
+        out.push((row, 1));
+        self.emitted += 1;
     }
 }

@@ -175,6 +175,8 @@ struct StreamReader {
     watermarks: Option<InputSession<Timestamp, WatermarkUpdate, Diff>>,
     /// The table late rows go to.
     late_table: Option<GlobalId>,
+    /// The `<source>_errors` table dead-letter rows go to.
+    errors_table: Option<GlobalId>,
     /// The last watermark state sent, and its sequence number.
     sent_watermark: Option<(i64, bool)>,
     sequence: u64,
@@ -188,6 +190,8 @@ struct StreamedInput {
     source: GlobalId,
     rows: InputSession<Timestamp, Row, Diff>,
     watermarks: InputSession<Timestamp, WatermarkUpdate, Diff>,
+    /// An upsert source's key columns and row arity (see [`crate::upsert`]).
+    upsert: Option<(Vec<usize>, usize)>,
 }
 
 struct WorkerState {
@@ -284,13 +288,35 @@ impl WorkerState {
                     );
                     let reader = self.stream_reader(
                         id,
-                        SourceConsumer::Table(late_id),
+                        (SourceConsumer::Table(late_id), &format!("{name}_late")),
                         &spec,
                         worker.peers(),
                         None,
                     );
                     self.readers.push(StreamReader {
                         late_table: Some(late_id),
+                        ..reader
+                    });
+                }
+                if let Some(errors_id) = spec.errors_table {
+                    let errors_name = format!("{name}_errors");
+                    self.apply(
+                        worker,
+                        Command::CreateTable {
+                            id: errors_id,
+                            name: errors_name.clone(),
+                        },
+                    );
+                    let mut reader = self.stream_reader(
+                        id,
+                        (SourceConsumer::Table(errors_id), &errors_name),
+                        &spec,
+                        worker.peers(),
+                        None,
+                    );
+                    reader.reader.set_consumer(&errors_name, true);
+                    self.readers.push(StreamReader {
+                        errors_table: Some(errors_id),
                         ..reader
                     });
                 }
@@ -310,7 +336,7 @@ impl WorkerState {
                 let (oks, errs) = worker.dataflow_named(&format!("view {name}"), |scope| {
                     render_arranged(scope, imports, &mut streamed, &plan, "view")
                 });
-                self.start_readers(SourceConsumer::View(id), streamed, worker.peers());
+                self.start_readers((SourceConsumer::View(id), &name), streamed, worker.peers());
                 self.collections.insert(
                     id,
                     Collection {
@@ -329,7 +355,7 @@ impl WorkerState {
                     let rendered = render_with_imports(scope, imports, &mut streamed, &plan);
                     crate::sink::render_sink(rendered, &spec, index, peers);
                 });
-                self.start_readers(SourceConsumer::View(id), streamed, peers);
+                self.start_readers((SourceConsumer::View(id), &spec.name), streamed, peers);
                 self.sinks.insert(id, dataflow);
             }
             Command::Insert { id, updates, time } => {
@@ -445,6 +471,14 @@ impl WorkerState {
         let (oks, errs) = worker.dataflow_named(&format!("source {name}"), |scope| {
             // Readers produce full rows (computed columns included).
             let rows = input.to_collection(scope);
+            let rows = match spec.upsert_key() {
+                Some(key) => crate::upsert::render_upsert(
+                    rows,
+                    key,
+                    spec.physical_arity + spec.computed.len(),
+                ),
+                None => rows,
+            };
             let errs = Vec::<(EvalError, Timestamp, Diff)>::new();
             let errs =
                 timely::dataflow::operators::vec::ToStream::to_stream(errs, scope).as_collection();
@@ -457,7 +491,7 @@ impl WorkerState {
         input.flush();
         let reader = self.stream_reader(
             id,
-            SourceConsumer::Table(id),
+            (SourceConsumer::Table(id), name),
             spec,
             worker.peers(),
             Some(input),
@@ -473,22 +507,26 @@ impl WorkerState {
         );
     }
 
-    /// A reader of source `source` for `consumer`, feeding `rows`.
+    /// A reader of source `source` for `consumer` (named, for the connector's consumer
+    /// group), feeding `rows`.
     fn stream_reader(
         &self,
         source: GlobalId,
-        consumer: SourceConsumer,
+        (consumer, consumer_name): (SourceConsumer, &str),
         spec: &SourceSpec,
         peers: usize,
         rows: Option<InputSession<Timestamp, Row, Diff>>,
     ) -> StreamReader {
+        let mut reader = SourceReader::new(spec, self.index, peers);
+        reader.set_consumer(consumer_name, false);
         StreamReader {
             source,
             consumer,
-            reader: SourceReader::new(spec, self.index, peers),
+            reader,
             rows,
             watermarks: None,
             late_table: None,
+            errors_table: None,
             sent_watermark: None,
             sequence: 0,
             reported: None,
@@ -505,6 +543,10 @@ impl WorkerState {
                 source,
                 rows: InputSession::new(),
                 watermarks: InputSession::new(),
+                upsert: self.source_specs.get(&source).and_then(|spec| {
+                    let arity = spec.physical_arity + spec.computed.len();
+                    spec.upsert_key().map(|key| (key.to_vec(), arity))
+                }),
             })
             .collect()
     }
@@ -512,7 +554,7 @@ impl WorkerState {
     /// Starts this worker's readers for a dataflow built with `streamed` inputs.
     fn start_readers(
         &mut self,
-        consumer: SourceConsumer,
+        consumer: (SourceConsumer, &str),
         streamed: Vec<StreamedInput>,
         peers: usize,
     ) {
@@ -546,8 +588,21 @@ impl WorkerState {
             let more = stream.reader.produce(BATCH, &mut rows, &mut late);
             produced |= !rows.is_empty() || !late.is_empty();
             if let Some(input) = stream.rows.as_mut() {
-                for row in rows.drain(..) {
-                    input.update(row, 1);
+                for (row, diff) in rows.drain(..) {
+                    input.update(row, diff);
+                }
+            }
+            if let Some(input) = stream
+                .errors_table
+                .and_then(|errors_id| self.inputs.get_mut(&errors_id))
+            {
+                let dead_letters = stream.reader.take_dead_letters();
+                produced |= !dead_letters.is_empty();
+                for row in dead_letters {
+                    input.update(PackedRow::from(&row), 1);
+                }
+                if !more {
+                    input.flush();
                 }
             }
             if let Some(input) = stream
@@ -676,7 +731,10 @@ impl WorkerState {
                 });
         });
         self.start_readers(
-            SourceConsumer::Subscribe(subscribe_id),
+            (
+                SourceConsumer::Subscribe(subscribe_id),
+                &format!("subscribe-{subscribe_id}"),
+            ),
             streamed,
             worker.peers(),
         );
@@ -833,6 +891,10 @@ fn render_context<'s>(
     };
     for input in streamed.iter_mut() {
         let oks = input.rows.to_collection(scope);
+        let oks = match &input.upsert {
+            Some((key, arity)) => crate::upsert::render_upsert(oks, key, *arity),
+            None => oks,
+        };
         let errs = Vec::<(EvalError, Timestamp, Diff)>::new();
         let errs =
             timely::dataflow::operators::vec::ToStream::to_stream(errs, scope).as_collection();

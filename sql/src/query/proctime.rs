@@ -61,7 +61,8 @@ pub(crate) fn check_proctime(plan: &LogicalPlan, catalog: &dyn Catalog) -> Resul
 fn append_only(plan: &LogicalPlan, catalog: &dyn Catalog) -> Result<(), String> {
     match plan {
         LogicalPlan::Get { id, name, .. } => match catalog.get_by_id(*id).map(|item| item.kind) {
-            Some(ItemKind::Source) => Ok(()),
+            Some(ItemKind::Source) if !catalog.source_retracts(*id) => Ok(()),
+            Some(ItemKind::Source) => Err(format!("source table \"{name}\" (a changelog)")),
             Some(kind) => Err(format!("{} \"{name}\"", kind.name())),
             None => Err(format!("relation \"{name}\"")),
         },

@@ -194,7 +194,7 @@ fn column_option_feature(option: &ast::ColumnOption) -> String {
 }
 
 /// The column indexes of a table-level PRIMARY KEY; other constraints are unsupported.
-fn table_constraint_key(
+pub(super) fn table_constraint_key(
     constraint: &ast::TableConstraint,
     columns: &[Column],
 ) -> Result<Vec<usize>, PlanError> {
@@ -228,7 +228,7 @@ fn table_constraint_key(
     Ok(indexes)
 }
 
-fn set_primary_key(
+pub(super) fn set_primary_key(
     primary_key: &mut Option<Vec<usize>>,
     table: &str,
     key: Vec<usize>,

@@ -83,6 +83,9 @@ fn resolve_table<'a>(
             format!("cannot change materialized view \"{}\"", item.name),
         )),
         ItemKind::Sink if matches!(kind, DmlKind::Insert) => Ok(item),
+        ItemKind::Source if matches!(kind, DmlKind::Insert) && catalog.source_writable(item.id) => {
+            Ok(item)
+        }
         ItemKind::Sink => Err(PlanError::Response(
             laaster_repr::ErrorResponse::new(
                 "42809",
@@ -401,7 +404,7 @@ pub(super) fn plan_insert(
     let mfp = MapFilterProject::identity(input_arity)
         .map(expressions)
         .project((input_arity..input_arity + arity).collect());
-    if table.kind == ItemKind::Sink {
+    if matches!(table.kind, ItemKind::Sink | ItemKind::Source) {
         let plan = Plan::Mfp {
             input: Box::new(source.query.plan),
             mfp,
@@ -432,7 +435,7 @@ pub(super) fn plan_insert(
 /// How an INSERT's source query is planned: evaluated once for a table, maintained
 /// (continuously, so `now()` is refused) for a sink table.
 fn write_context(table: &CatalogItem) -> QueryContext {
-    if table.kind == ItemKind::Sink {
+    if matches!(table.kind, ItemKind::Sink | ItemKind::Source) {
         QueryContext::Maintained
     } else {
         QueryContext::Write

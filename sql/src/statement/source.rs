@@ -77,14 +77,6 @@ pub(super) fn plan_create_source(
     ctx: &PlanContext,
 ) -> Result<StatementPlan, PlanError> {
     let (connector, options) = connector_options(with)?;
-    if let Some(constraint) = create.constraints.first() {
-        return Err(PlanError::Unsupported {
-            feature: format!("constraints on a source table ({constraint})"),
-            hint: Some(
-                "A source table's rows come from its connector; keys are not enforced.".into(),
-            ),
-        });
-    }
 
     let mut physical = Vec::new();
     let mut computed = Vec::new();
@@ -120,6 +112,9 @@ pub(super) fn plan_create_source(
         }
     }
 
+    // A PRIMARY KEY (Flink: `PRIMARY KEY (k) NOT ENFORCED`) names the key of an upsert
+    // source or sink; it is not enforced.
+    let mut primary_key = None;
     let mut columns = Vec::with_capacity(all_names.len());
     for (column, column_name) in physical.iter().zip(&physical_names) {
         let scalar = scalar_type_from_ast(&column.data_type)?;
@@ -128,17 +123,16 @@ pub(super) fn plan_create_source(
             return Err(unsupported("DEFAULT on a source table column"));
         }
         if declared.primary_key {
-            return Err(PlanError::Unsupported {
-                feature: "PRIMARY KEY on a source table".into(),
-                hint: Some(
-                    "A source table's rows come from its connector; keys are not enforced.".into(),
-                ),
-            });
+            super::ddl::set_primary_key(&mut primary_key, &name, vec![columns.len()])?;
         }
         columns.push(Column {
             name: column_name.clone(),
             typ: ColumnType::new(scalar, declared.nullable),
         });
+    }
+    for constraint in &create.constraints {
+        let key = super::ddl::table_constraint_key(constraint, &columns)?;
+        super::ddl::set_primary_key(&mut primary_key, &name, key)?;
     }
     let physical_desc = RelationDesc::new(columns.clone());
 
@@ -177,6 +171,7 @@ pub(super) fn plan_create_source(
             has_watermark: watermark.is_some(),
             connector,
             options,
+            primary_key,
             if_not_exists: create.if_not_exists,
             create_sql: create_sql.to_string(),
         });
@@ -189,6 +184,7 @@ pub(super) fn plan_create_source(
         watermark,
         connector,
         options,
+        primary_key,
         if_not_exists: create.if_not_exists,
         create_sql: create_sql.to_string(),
     }))
@@ -269,7 +265,7 @@ impl<F: FnMut(&ast::Ident) -> ControlFlow<()>> ast::Visitor for ColumnNames<F> {
 }
 
 /// The `connector` option (lower-cased) and every other option in order.
-fn connector_options(
+pub(super) fn connector_options(
     with: &[ast::SqlOption],
 ) -> Result<(String, Vec<(String, String)>), PlanError> {
     let mut connector = None;

@@ -228,8 +228,8 @@ fn create_table_unsupported_clauses_are_named() {
             "WATERMARK in a table without a connector",
         ),
         (
-            "CREATE TABLE t (a INT PRIMARY KEY) WITH ('connector' = 'datagen')",
-            "PRIMARY KEY on a source table",
+            "CREATE TABLE t (a INT, UNIQUE (a)) WITH ('connector' = 'datagen')",
+            "UNIQUE constraints",
         ),
         (
             "CREATE TABLE t (a INT) PARTITION BY RANGE (a)",
@@ -245,6 +245,13 @@ fn create_table_unsupported_clauses_are_named() {
             }
             other => panic!("{sql}: expected Unsupported, got {other:?}"),
         }
+    } // A source's PRIMARY KEY (Flink: NOT ENFORCED) keys an upsert source.
+    match plan(
+        &catalog,
+        "CREATE TABLE t (a INT, b TEXT, PRIMARY KEY (b) NOT ENFORCED) WITH ('connector' = 'redis-streams')",
+    ) {
+        Ok(StatementPlan::CreateSource(source)) => assert_eq!(source.primary_key, Some(vec![1])),
+        other => panic!("expected a source plan, got {other:?}"),
     }
 }
 
