@@ -2,8 +2,11 @@
 //! a free loopback port and killed when the test ends; installed by
 //! `scripts/install-test-deps.sh`, which CI runs first): a Kafka source table feeds a
 //! vote tally, corrupt messages are counted in SHOW SOURCES, and the consumer group's
-//! committed offsets reach the end of every partition once the rows are in the view.
+//! committed offsets reach the end of every partition once the rows are in the view; a
+//! view is upserted into a Kafka topic through `CREATE SINK` (latest row per key,
+//! tombstones for deleted groups) and read back with a consumer.
 
+use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,6 +15,7 @@ use std::time::{Duration, Instant};
 use laaster_connectors::kafka::create_topic;
 use laaster_connectors::kafka::rdkafka::config::ClientConfig;
 use laaster_connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use laaster_connectors::kafka::rdkafka::message::Message as _;
 use laaster_connectors::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use laaster_connectors::kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use laaster_engine::{Engine, EngineConfig, ExecuteResult, Session};
@@ -269,4 +273,96 @@ fn kafka_options_are_checked_at_create() {
         err.hint.as_deref(),
         Some("perhaps you meant 'scan.startup.mode'")
     );
+}
+
+/// Follows `topic` from its start like an upsert reader: the latest value of each key
+/// (`None` after a tombstone). Polls until the table equals `expected` (or fails after
+/// 30 s with the last table).
+fn wait_for_topic(
+    consumer: &BaseConsumer,
+    table: &mut BTreeMap<String, Option<String>>,
+    expected: &[(&str, Option<&str>)],
+) {
+    let expected: BTreeMap<String, Option<String>> = expected
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+        .collect();
+    let start = Instant::now();
+    while *table != expected {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "topic holds {table:?}, want {expected:?}"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(50)) {
+            let message = message.unwrap();
+            let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).unwrap();
+            table.insert(
+                text(message.key().expect("an upsert message has a key")),
+                message.payload().map(text),
+            );
+        }
+    }
+}
+
+#[test]
+fn a_view_is_upserted_into_a_kafka_topic_with_tombstones() {
+    let broker = Broker::start();
+    let servers = &broker.servers;
+    create_topic(servers, "tally", 2).unwrap();
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE votes (user_id BIGINT, contestant TEXT);
+             CREATE MATERIALIZED VIEW tally AS SELECT contestant, count(*) AS n FROM votes GROUP BY contestant;
+             CREATE SINK tally_out FROM tally WITH (
+                 'connector' = 'kafka', 'topic' = 'tally', 'properties.bootstrap.servers' = '{servers}',
+                 'key.columns' = 'contestant', 'key.format' = 'raw', 'sink.mode' = 'upsert',
+                 'format' = 'json');
+             INSERT INTO votes VALUES (1, 'A'), (2, 'B'), (3, 'A');"
+        ))
+        .unwrap();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", "reader")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..2 {
+        assignment
+            .add_partition_offset("tally", partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut table = BTreeMap::new();
+    wait_for_topic(
+        &consumer,
+        &mut table,
+        &[
+            ("A", Some("{\"contestant\":\"A\",\"n\":2}")),
+            ("B", Some("{\"contestant\":\"B\",\"n\":1}")),
+        ],
+    );
+    // A's count changes (a retraction and an insertion at one time); B's group goes
+    // away: a tombstone.
+    session
+        .execute("INSERT INTO votes VALUES (4, 'A'); DELETE FROM votes WHERE contestant = 'B'")
+        .unwrap();
+    wait_for_topic(
+        &consumer,
+        &mut table,
+        &[("A", Some("{\"contestant\":\"A\",\"n\":3}")), ("B", None)],
+    );
+    // The sink's options are checked at CREATE SINK.
+    let err = session
+        .execute(&format!(
+            "CREATE SINK bad_out FROM tally WITH ('connector' = 'kafka', 'topic' = 'tally',
+                 'properties.bootstrap.servers' = '{servers}', 'format' = 'json', 'sink.mode' = 'sideways')"
+        ))
+        .unwrap_err();
+    assert!(err.message.contains("'sink.mode'"), "{err:?}");
 }
