@@ -78,6 +78,14 @@
 //! snapshot leaves the slot behind: drop it (`SELECT pg_drop_replication_slot('...')`)
 //! to start over.
 //!
+//! In the engine every reading view (consumer) opens the source through
+//! `SourceConfig::open_for` and gets its own slot, `<slot.name>_<consumer>` (see
+//! [`consumer_slot`]), so several views can read one table. The engine does not close
+//! readers or drop slots when a view is dropped: a slot left behind holds WAL until it
+//! is dropped (`SELECT pg_drop_replication_slot('<slot.name>_<view>')`); and as the
+//! engine keeps no view state across restarts, a view restarted on an existing slot sees
+//! only the changes after its last commit (drop its slot to get a fresh snapshot).
+//!
 //! Not supported: `TRUNCATE` (not published), `bytea`/text values over ~2 kB that an
 //! update leaves unchanged (PostgreSQL does not log unchanged TOASTed values; the
 //! event's field is then missing), one slot read by several readers at once (PostgreSQL
@@ -418,6 +426,27 @@ fn match_columns<'t>(
     Ok(matched)
 }
 
+/// The slot of one consumer of a source: `<slot>_<consumer>`, lower-cased, with
+/// characters a slot name cannot hold as `_`, and cut to PostgreSQL's 63 bytes (a hash
+/// of the full name keeps cut names apart).
+pub fn consumer_slot(slot: &str, consumer: &str) -> String {
+    let name: String = format!("{slot}_{consumer}")
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '_') => c,
+            _ => '_',
+        })
+        .collect();
+    if name.len() <= 63 {
+        return name;
+    }
+    // FNV-1a: stable across runs and builds.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}_{:08x}", &name[..54], hash as u32)
+}
+
 /// `X/Y` (hex halves) to a number.
 fn parse_lsn(text: &str) -> Option<u64> {
     let (high, low) = text.split_once('/')?;
@@ -431,6 +460,17 @@ fn format_lsn(lsn: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consumer_slots_are_valid_slot_names() {
+        assert_eq!(
+            consumer_slot("orders", "Per-Customer"),
+            "orders_per_customer"
+        );
+        let long = consumer_slot(&"s".repeat(40), &"v".repeat(40));
+        assert_eq!(long.len(), 63);
+        assert_ne!(long, consumer_slot(&"s".repeat(40), &"v".repeat(41)));
+    }
 
     #[test]
     fn lsn_round_trips() {

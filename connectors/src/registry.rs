@@ -662,6 +662,21 @@ impl SourceConfig for PostgresCdcSource {
     fn open(&self, split: usize, _splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
         Ok(Box::new(PostgresCdcReader::open(&self.0, split)?))
     }
+
+    /// Each consumer (view) reads through its own slot, `<slot.name>_<consumer>`, so
+    /// several views can read one table; the publication is shared.
+    fn open_for(
+        &self,
+        consumer: &str,
+        split: usize,
+        _splits: usize,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let options = PostgresCdcOptions {
+            slot: crate::postgres::consumer_slot(&self.0.slot, consumer),
+            ..self.0.clone()
+        };
+        Ok(Box::new(PostgresCdcReader::open(&options, split)?))
+    }
 }
 
 /// `'connector' = 'postgres-cdc'`: change events of one table through a logical
