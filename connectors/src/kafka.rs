@@ -29,21 +29,27 @@
 //! | `latest-offset` | the partition's end: only messages produced after the split opens |
 //! | `specific-offsets` | `'scan.startup.specific-offsets'` = `'partition:0,offset:42;partition:1,offset:7'`; partitions not listed start as in `group-offsets` |
 //!
-//! Offsets are committed to the group (default group `laaster`) only after the
-//! messages' rows are in the dataflow ([`SourceReader::commit`]), asynchronously, and
+//! Offsets are committed to the group `'properties.group.id'` (default `laaster`) only
+//! after the messages' rows are in the dataflow
+//! ([`SourceReader::commit`](crate::api::SourceReader::commit)), asynchronously, and
 //! once more synchronously when the reader closes: at-least-once. librdkafka's own
 //! auto-commit is off, so a message that was read and not processed is never committed.
-//! Every other `'properties.<name>'` option goes to librdkafka as `<name>` and is checked
-//! by librdkafka at `CREATE` time (an unknown property is refused).
+//! A reader opened for a consumer
+//! ([`SourceConfig::open_for`](crate::api::SourceConfig::open_for), the engine does so
+//! for each view of a source table) uses the group `<group>-<consumer>`, so each view
+//! keeps its own offsets. Every other `'properties.<name>'` option goes to librdkafka as
+//! `<name>` and is checked by librdkafka at `CREATE` time (an unknown one is refused).
 //!
-//! The message value is decoded by the table's `'format'`; a tombstone (null value) is an
-//! empty message, which formats reject (the `'on-error'` policy counts it). Each
-//! [`Message`] carries the Kafka key and the position `<topic>-<partition>@<offset>`.
-//! Timestamps and headers are read by [`KafkaReader::poll_records`] (as
-//! [`KafkaRecord`]s) for Rust callers. In SQL, metadata columns (Flink's `METADATA FROM
-//! 'key'`, `'partition'`, `'offset'`, `'timestamp'`, `'headers'`) and `'key.fields'` are
-//! not supported yet: the engine's runtime decodes the value only. Tables declare the
-//! value's fields.
+//! The message value is decoded by the table's `'format'`. Each
+//! [`Message`](crate::api::Message) carries the Kafka key and the position
+//! `<topic>-<partition>@<offset>`; a tombstone (null value) is an empty message, which
+//! an upsert source table (`'scan.mode' = 'upsert'` with a PRIMARY KEY, Flink's
+//! `upsert-kafka`) takes as the deletion of the message key's row, and other formats
+//! reject (the `'on-error'` policy counts it). Timestamps and headers are read by
+//! [`KafkaReader::poll_records`] (as [`KafkaRecord`]s) for Rust callers. In SQL,
+//! metadata columns (Flink's `METADATA FROM 'key'`, `'partition'`, `'offset'`,
+//! `'timestamp'`, `'headers'`) and `'key.fields'` are not supported yet: the engine's
+//! runtime decodes the value (and, for upsert deletions, the key) only.
 //!
 //! # Sink
 //!
@@ -52,7 +58,8 @@
 //! librdkafka's partitioner (`murmur2_random` by default here, the Java client's
 //! partitioning, so keys land where a Java producer would put them) keeps every key on
 //! one partition and its changes in order; without key columns messages have no key.
-//! `'sink.mode'`:
+//! `'sink.mode'` (from SQL the engine reads it, `append-only` | `upsert` | `debezium`,
+//! shapes the changes accordingly, and tells the connector `append` or `upsert`):
 //!
 //! - `append` (default): one message per inserted row (repeated for multiplicities). A
 //!   retraction is refused with an error, unless the format writes change records
@@ -63,8 +70,9 @@
 //!   as a delete.
 //!
 //! `'sink.delivery-guarantee'` = `at-least-once` (default) flushes the producer in
-//! [`SinkWriter::complete`], so a completed timestamp is acknowledged by the broker
-//! (`acks=all`) before the engine moves on; delivery failures are returned there.
+//! [`SinkWriter::complete`](crate::api::SinkWriter::complete), so a completed timestamp
+//! is acknowledged by the broker (`acks=all`) before the engine moves on; delivery
+//! failures are returned there.
 //! `none` leaves delivery to librdkafka's background (failures still surface at the next
 //! `complete`). `exactly-once` (transactions) is not supported.
 //!

@@ -265,6 +265,21 @@ impl SourceConfig for KafkaSource {
     fn open(&self, split: usize, splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
         Ok(Box::new(KafkaReader::open(&self.0, split, splits)?))
     }
+
+    /// Each consumer (view) commits to its own group, `<properties.group.id>-<consumer>`,
+    /// so its offsets (and `group-offsets` resumption) are its own.
+    fn open_for(
+        &self,
+        consumer: &str,
+        split: usize,
+        splits: usize,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let options = KafkaSourceOptions {
+            group_id: format!("{}-{consumer}", self.0.group_id),
+            ..self.0.clone()
+        };
+        Ok(Box::new(KafkaReader::open(&options, split, splits)?))
+    }
 }
 
 fn option_error(e: ConnectorError) -> OptionError {

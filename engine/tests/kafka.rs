@@ -4,7 +4,7 @@
 //! vote tally, corrupt messages are counted in SHOW SOURCES, and the consumer group's
 //! committed offsets reach the end of every partition once the rows are in the view; a
 //! view is upserted into a Kafka topic through `CREATE SINK` (latest row per key,
-//! tombstones for deleted groups) and read back with a consumer.
+//! tombstones for deleted groups), read back with a consumer and as an upsert source table.
 
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
@@ -236,7 +236,8 @@ fn kafka_topic_feeds_a_live_tally_and_commits_its_offsets() {
     // batch's first offset + 1, short of the end when that batch holds several records.
     let start = Instant::now();
     loop {
-        let committed = committed(servers, "e2e", "votes", 4);
+        // The view reads in its own group, `<group>-<view>`.
+        let committed = committed(servers, "e2e-tally", "votes", 4);
         if committed.iter().all(|c| *c > 0) && committed.iter().sum::<i64>() == 1110 {
             break;
         }
@@ -356,6 +357,29 @@ fn a_view_is_upserted_into_a_kafka_topic_with_tombstones() {
         &consumer,
         &mut table,
         &[("A", Some("{\"contestant\":\"A\",\"n\":3}")), ("B", None)],
+    );
+    // The topic read back as an upsert source table (Flink's upsert-kafka): the latest
+    // row per PRIMARY KEY, a tombstone deletes. Kafka -> view -> Kafka -> view.
+    session
+        .execute(&format!(
+            "CREATE TABLE tally_copy (contestant TEXT, n BIGINT, PRIMARY KEY (contestant) NOT ENFORCED) WITH (
+                 'connector' = 'kafka', 'topic' = 'tally', 'properties.bootstrap.servers' = '{servers}',
+                 'scan.startup.mode' = 'earliest-offset', 'format' = 'json', 'scan.mode' = 'upsert');
+             CREATE MATERIALIZED VIEW copied AS SELECT contestant, n FROM tally_copy;"
+        ))
+        .unwrap();
+    wait_for(
+        &mut session,
+        "SELECT contestant, n FROM copied ORDER BY contestant",
+        &[&["A", "3"]],
+    );
+    session
+        .execute("INSERT INTO votes VALUES (5, 'B'), (6, 'C'), (7, 'C')")
+        .unwrap();
+    wait_for(
+        &mut session,
+        "SELECT contestant, n FROM copied ORDER BY contestant",
+        &[&["A", "3"], &["B", "1"], &["C", "2"]],
     );
     // The sink's options are checked at CREATE SINK.
     let err = session
