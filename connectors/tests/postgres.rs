@@ -750,3 +750,123 @@ fn sink_and_cdc_move_twenty_thousand_rows() {
         rate(2 * ROWS, read)
     );
 }
+
+fn options(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn registry_checks_postgres_options_at_create_time() {
+    use laaster_connectors::registry::{CONNECTORS, external_sink, external_source};
+
+    assert!(
+        CONNECTORS
+            .iter()
+            .any(|(n, source, sink, _)| *n == "postgres" && !source && *sink)
+    );
+    assert!(
+        CONNECTORS
+            .iter()
+            .any(|(n, source, sink, _)| *n == "postgres-cdc" && *source && !sink)
+    );
+    let source =
+        |pairs: &[(&str, &str)]| external_source("postgres-cdc", &options(pairs), &orders());
+    let base = [
+        ("url", URL),
+        ("table-name", "orders"),
+        ("slot.name", "laaster_orders"),
+    ];
+
+    let def = source(&base).unwrap().unwrap();
+    assert!(
+        matches!(def.format, Format::DebeziumJson(_)),
+        "change events by default"
+    );
+    let err = source(&base[..2]).unwrap_err();
+    assert_eq!(
+        err.message,
+        "connector 'postgres-cdc' needs option 'slot.name'"
+    );
+    let mut typo = base.to_vec();
+    typo.push(("publication.nme", "p"));
+    assert_eq!(
+        source(&typo).unwrap_err().hint,
+        "perhaps you meant 'publication.name'"
+    );
+    let mut mode = base.to_vec();
+    mode.push(("scan.startup.mode", "earliest"));
+    assert!(
+        source(&mode)
+            .unwrap_err()
+            .message
+            .contains("'initial' or 'latest-offset'")
+    );
+    let mut bad_slot = base.to_vec();
+    bad_slot[2] = ("slot.name", "Bad-Slot");
+    assert!(
+        source(&bad_slot)
+            .unwrap_err()
+            .message
+            .contains("lower-case")
+    );
+    let mut csv = base.to_vec();
+    csv.push(("format", "csv"));
+    assert!(
+        source(&csv)
+            .unwrap_err()
+            .message
+            .contains("'debezium-json'")
+    );
+    let mut json = base.to_vec();
+    json.push(("format", "json"));
+    assert!(matches!(
+        source(&json).unwrap().unwrap().format,
+        Format::Json(_)
+    ));
+
+    let sink = |pairs: &[(&str, &str)]| external_sink("postgres", &options(pairs), &orders());
+    assert!(
+        sink(&[("url", URL), ("table-name", "t")])
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        sink(&[("url", URL)]).unwrap_err().message,
+        "connector 'postgres' needs option 'table-name'"
+    );
+    assert!(
+        sink(&[
+            ("url", URL),
+            ("table-name", "t"),
+            ("key.columns", "id, nope")
+        ])
+        .unwrap_err()
+        .message
+        .contains("'nope'")
+    );
+    assert!(
+        sink(&[
+            ("url", URL),
+            ("table-name", "t"),
+            ("sink.buffer-flush.max-rows", "0")
+        ])
+        .unwrap_err()
+        .message
+        .contains("positive number")
+    );
+    assert!(
+        sink(&[("url", URL), ("table-name", "t"), ("format", "json")])
+            .unwrap_err()
+            .message
+            .contains("takes no 'format'")
+    );
+    assert_eq!(
+        sink(&[("url", URL), ("table-name", "t"), ("key.column", "id")])
+            .unwrap_err()
+            .hint,
+        "perhaps you meant 'key.columns'"
+    );
+}
