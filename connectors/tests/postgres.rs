@@ -870,3 +870,50 @@ fn registry_checks_postgres_options_at_create_time() {
         "perhaps you meant 'key.columns'"
     );
 }
+
+#[test]
+fn cdc_with_json_reads_inserts_and_refuses_updates() {
+    let table = unique("cdc_append");
+    let slot = unique("slot");
+    let _cleanup = Cleanup {
+        tables: vec![table.clone()],
+        slots: vec![slot.clone()],
+        publications: vec![slot.clone()],
+    };
+    let mut c = client();
+    create_orders(&mut c, &table);
+    let options = PostgresCdcOptions {
+        changelog: false,
+        ..cdc(&table, &slot, StartupMode::Initial)
+    };
+    let mut reader = PostgresCdcReader::open(&options, 0).unwrap();
+    c.batch_execute(&format!(
+        "INSERT INTO {table} VALUES (1, 'new', 1.5, '\\x01', '{{}}', NULL)"
+    ))
+    .unwrap();
+    let messages = poll_messages(&mut reader, 1);
+    let payload: serde_json::Value = serde_json::from_slice(&messages[0].payload).unwrap();
+    assert_eq!(
+        payload,
+        serde_json::json!({"id": "1", "status": "new", "amount": "1.5", "blob": "AQ==", "doc": {}, "extra": null})
+    );
+    reader.commit(&messages[0].position).unwrap();
+    c.batch_execute(&format!("UPDATE {table} SET status = 'paid'"))
+        .unwrap();
+    let start = Instant::now();
+    let err = loop {
+        let mut out = Vec::new();
+        match reader.poll(10, Duration::from_millis(100), &mut out) {
+            Err(e) => break e,
+            Ok(_) => assert!(out.is_empty(), "no message for an update"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no error for the update"
+        );
+    };
+    assert!(err.message.contains("an UPDATE"), "{err}");
+    assert!(err.message.contains(&table), "{err}");
+    assert!(err.hint.unwrap().contains("debezium-json"));
+    reader.close();
+}
