@@ -534,6 +534,23 @@ fn upsert_source_keeps_the_last_value_per_key() {
             &["500", "new", "5"],
         ],
     );
+    // A retained upsert source keeps the same latest rows for ad hoc reads (id 1's score
+    // 14 became 0, id 2's 24 was deleted, id 7 came back with 70, id 500 is new with 5).
+    session
+        .execute(&format!(
+            "CREATE TABLE users_kept (id BIGINT, name TEXT, score BIGINT, PRIMARY KEY (id) NOT ENFORCED) WITH (
+                'connector' = 'redis-streams', 'stream' = '{stream}', 'format' = 'json',
+                'scan.mode' = 'upsert', 'scan.retain' = 'true')"
+        ))
+        .unwrap();
+    wait_for(
+        &mut session,
+        "SELECT count(*), sum(score) FROM users_kept",
+        &[&[
+            &(live.len() + 1).to_string(),
+            &(total - 14 - 24 + 70 + 5).to_string(),
+        ]],
+    );
     // A changelog cannot feed operators that need insertions only.
     let err = session
         .execute("CREATE MATERIALIZED VIEW stamped AS SELECT id, PROCTIME() AS p FROM users")
@@ -615,4 +632,102 @@ fn debezium_file_source_applies_creates_updates_and_deletes() {
         .unwrap_err();
     assert!(err.message.contains("cannot have a WATERMARK"), "{err:?}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Publishes `payloads` to a JetStream stream (created with `subject` if missing).
+fn nats_publish(stream: &str, subject: &str, payloads: Vec<String>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: stream.to_string(),
+            subjects: vec![subject.to_string()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        for payload in payloads {
+            js.publish(subject.to_string(), payload.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+}
+
+/// The durable consumers of a JetStream stream, sorted; deletes the stream after.
+fn nats_consumers_then_delete(stream: &str) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use futures::StreamExt;
+        let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let handle = js.get_stream(stream).await.unwrap();
+        let mut names: Vec<String> = handle
+            .consumer_names()
+            .map(|name| name.unwrap())
+            .collect()
+            .await;
+        names.sort();
+        let _ = js.delete_stream(stream).await;
+        names
+    })
+}
+
+#[test]
+fn two_views_each_read_every_message_of_a_nats_stream() {
+    let stream = unique("views").replace('-', "_").to_uppercase();
+    let subject = format!("{}.in", stream.to_lowercase());
+    nats_publish(
+        &stream,
+        &subject,
+        (0..300)
+            .map(|i| format!("{{\"k\": {}, \"v\": {i}}}", i % 3))
+            .collect(),
+    );
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE events (k INT, v BIGINT) WITH (
+                'connector' = 'nats-jetstream', 'stream' = '{stream}', 'subject' = '{subject}',
+                'consumer' = 'app', 'format' = 'json');
+             CREATE MATERIALIZED VIEW total AS SELECT count(*) AS n, sum(v) AS s FROM events;
+             CREATE MATERIALIZED VIEW per_k AS SELECT k, count(*) AS n FROM events GROUP BY k;"
+        ))
+        .unwrap();
+    let sum: i64 = (0..300).sum();
+    wait_for(
+        &mut session,
+        "SELECT n, s FROM total",
+        &[&["300", &sum.to_string()]],
+    );
+    wait_for(
+        &mut session,
+        "SELECT k, n FROM per_k ORDER BY k",
+        &[&["0", "100"], &["1", "100"], &["2", "100"]],
+    );
+    nats_publish(&stream, &subject, vec!["{\"k\": 2, \"v\": 1}".into()]);
+    wait_for(
+        &mut session,
+        "SELECT n, s FROM total",
+        &[&["301", &(sum + 1).to_string()]],
+    );
+    wait_for(&mut session, "SELECT n FROM per_k WHERE k = 2", &[&["101"]]);
+    assert_eq!(
+        nats_consumers_then_delete(&stream),
+        ["app-per_k", "app-total"]
+    );
 }

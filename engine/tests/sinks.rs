@@ -361,3 +361,45 @@ fn create_sink_from_view_writes_debezium_changes_to_a_redis_stream() {
     session.execute("DROP MATERIALIZED VIEW tally").unwrap();
     let _: () = redis::cmd("DEL").arg(&stream).query(&mut redis).unwrap();
 }
+
+#[test]
+fn a_nats_table_is_written_by_insert_into_and_read_by_a_view() {
+    let stream = unique("bus").replace('-', "_").to_uppercase();
+    let subject = format!("{}.events", stream.to_lowercase());
+    let engine = engine(2);
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE bus (id INT, msg TEXT) WITH (
+                 'connector' = 'nats-jetstream', 'stream' = '{stream}', 'subject' = '{subject}',
+                 'format' = 'json', 'scan.startup.mode' = 'earliest');
+             CREATE TABLE outbox (id INT, msg TEXT);
+             CREATE MATERIALIZED VIEW seen AS SELECT count(*) AS n, count(DISTINCT id) AS ids FROM bus;
+             INSERT INTO bus SELECT id, msg FROM outbox;"
+        ))
+        .unwrap();
+    let values: Vec<String> = (0..250).map(|i| format!("({i}, 'm{i}')")).collect();
+    session
+        .execute(&format!("INSERT INTO outbox VALUES {}", values.join(", ")))
+        .unwrap();
+    eventually(
+        || rows(&mut session, "SELECT n, ids FROM seen"),
+        vec![vec!["250".to_string(), "250".to_string()]],
+    );
+    assert_eq!(nats_messages(&stream).len(), 250);
+    // A table of a source-only connector cannot be written.
+    session
+        .execute(
+            "CREATE TABLE gen (a BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1')",
+        )
+        .unwrap();
+    let err = session
+        .execute("INSERT INTO gen SELECT id FROM outbox")
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("cannot insert into source table \"gen\""),
+        "{err:?}"
+    );
+    delete_nats_stream(&stream);
+}
