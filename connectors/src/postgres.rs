@@ -33,6 +33,9 @@
 //! prepared statement writes up to `'sink.buffer-flush.max-rows'` rows. A batch bigger
 //! than that is written in several statements of one transaction; `complete(upper)`
 //! commits it, so readers of the table see every completed timestamp whole or not at all.
+//! A batch PostgreSQL refuses (a value out of range for its column, a constraint) is
+//! rolled back and reported as the error of `write`/`complete`, naming the table, the
+//! first row of the failing statement and the server's message; it is not retried.
 //!
 //! # CDC source
 //!
