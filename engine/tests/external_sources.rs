@@ -299,10 +299,10 @@ fn data(payload: &str) -> Vec<(&'static str, String)> {
 fn dead_letters_land_in_a_queryable_errors_table_once() {
     let stream = unique("dead");
     let mut redis = redis();
-    // 300 good readings and 30 corrupt ones of three kinds, interleaved.
+    // 3,000 good readings and 300 corrupt ones of three kinds, interleaved.
     let mut entries = Vec::new();
     let mut corrupt = Vec::new();
-    for i in 0..330 {
+    for i in 0..3300 {
         let payload = match i % 11 {
             10 => match (i / 11) % 3 {
                 0 => format!("{{\"sensor\": {i}, \"value\": oops"),
@@ -336,14 +336,14 @@ fn dead_letters_land_in_a_queryable_errors_table_once() {
     wait_for(
         &mut session,
         "SELECT sensor, n FROM per_sensor ORDER BY sensor",
-        &[&["0", "100"], &["1", "100"], &["2", "100"]],
+        &[&["0", "1000"], &["1", "1000"], &["2", "1000"]],
     );
-    wait_for(&mut session, "SELECT n FROM total", &[&["300"]]);
+    wait_for(&mut session, "SELECT n FROM total", &[&["3000"]]);
     // Each corrupt message once (two views read the source), with where and why.
     wait_for(
         &mut session,
         "SELECT count(*), count(DISTINCT \"offset\") FROM readings_errors",
-        &[&["30", "30"]],
+        &[&["300", "300"]],
     );
     let mut payloads: Vec<String> = rows(&mut session, "SELECT payload FROM readings_errors")
         .into_iter()
@@ -356,7 +356,7 @@ fn dead_letters_land_in_a_queryable_errors_table_once() {
         &mut session,
         "SELECT source, \"partition\", error, received_at IS NOT NULL FROM readings_errors WHERE payload LIKE '%oops'",
     );
-    assert_eq!(errors.len(), 10);
+    assert_eq!(errors.len(), 100);
     for row in &errors {
         assert_eq!(row[0], "readings");
         assert_eq!(row[1], stream);
@@ -367,14 +367,14 @@ fn dead_letters_land_in_a_queryable_errors_table_once() {
         &mut session,
         "SELECT error FROM readings_errors WHERE payload LIKE '%: \"s%'",
     );
-    assert_eq!(wrong_type.len(), 10);
+    assert_eq!(wrong_type.len(), 100);
     assert!(
         wrong_type.iter().all(|r| r[0].contains("sensor")),
         "{wrong_type:?}"
     );
     // Every bad message is counted in SHOW SOURCES (once per reading consumer).
     let counted: i64 = source_errors(&mut session, "readings").parse().unwrap();
-    assert!(counted >= 30, "{counted}");
+    assert!(counted >= 300, "{counted}");
     // The errors table goes with its source.
     session.execute("DROP TABLE readings CASCADE").unwrap();
     let err = session
@@ -613,6 +613,31 @@ fn debezium_file_source_applies_creates_updates_and_deletes() {
         &mut session,
         "SELECT name, n FROM by_name ORDER BY name",
         &[&["a", "20"], &["b", "20"]],
+    );
+    // The same events as upserts keyed by id: updates replace, deletes delete.
+    session
+        .execute(&format!(
+            "CREATE TABLE customers_by_id (id BIGINT, name TEXT, PRIMARY KEY (id) NOT ENFORCED) WITH (
+                'connector' = 'filesystem', 'path' = '{}/*.jsonl', 'format' = 'debezium-json',
+                'scan.mode' = 'upsert');
+             CREATE MATERIALIZED VIEW by_name_upsert AS
+                SELECT name, count(*) AS n, sum(id) AS ids FROM customers_by_id GROUP BY name;",
+            dir.display()
+        ))
+        .unwrap();
+    let ids = |name: &str| -> i64 {
+        (0..50)
+            .filter(|id| id % 5 != 0)
+            .filter(|id| (id % 2 == 0) == (name == "b"))
+            .sum()
+    };
+    wait_for(
+        &mut session,
+        "SELECT name, n, ids FROM by_name_upsert ORDER BY name",
+        &[
+            &["a", "20", &ids("a").to_string()],
+            &["b", "20", &ids("b").to_string()],
+        ],
     );
     // The update without a before image is counted, not applied.
     let start = Instant::now();
