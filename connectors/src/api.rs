@@ -24,6 +24,10 @@
 //!    share of the input's partitions (Kafka partitions, stream consumers, files) that
 //!    the connector assigns to split `i`, so every partition is read by exactly one
 //!    worker.
+//!    Each consumer of a source (a view, a subscription, a dead-letter table) runs its
+//!    own readers, opened with [`SourceConfig::open_for`] naming the consumer, so a
+//!    connector with consumer groups gives each consumer its own and every consumer
+//!    reads every message.
 //! 3. The worker calls [`SourceReader::poll`] in its step loop. `poll` never blocks for
 //!    long (it waits at most `timeout`); it returns [`Poll::Ready`] with messages,
 //!    [`Poll::Idle`] when nothing is available now, or [`Poll::Done`] when a bounded

@@ -52,9 +52,9 @@ pub enum ItemKind {
     /// unless [`Catalog::source_retracts`]; UPDATE/DELETE are refused, INSERT too unless
     /// [`Catalog::source_writable`].
     Source,
-    /// A sink table (`WITH ('connector' = 'blackhole' | 'print')`): rows go out through
-    /// its connector; `INSERT INTO sink SELECT ...` starts a continuous dataflow into it.
-    /// It cannot be read.
+    /// A sink: a sink table (`CREATE TABLE ... WITH ('connector' = <sink>)`; `INSERT INTO
+    /// sink SELECT ...` starts a continuous dataflow into it) or `CREATE SINK name FROM
+    /// relation`. Rows go out through its connector; it cannot be read.
     Sink,
 }
 
