@@ -14,6 +14,7 @@ use laaster_repr::RelationDesc;
 
 use crate::api::{ConnectorError, OnError, SinkConfig, SinkWriter, SourceConfig, SourceReader};
 use crate::file::{FileReader, FileSourceOptions, FileWriter, parse_size};
+use crate::format::parquet::{ParquetReader, ParquetWriter};
 use crate::format::{Format, OptionError};
 use crate::kafka::{
     KafkaReader, KafkaSinkOptions, KafkaSourceOptions, KafkaWriter, SinkMode, StartupMode,
@@ -252,6 +253,41 @@ impl SourceConfig for NatsSource {
 #[derive(Debug)]
 struct FileSource(FileSourceOptions);
 
+/// A filesystem source of Parquet files (it needs the table's columns to read them).
+#[derive(Debug)]
+struct ParquetSource(FileSourceOptions, RelationDesc);
+
+impl SourceConfig for ParquetSource {
+    fn open(&self, split: usize, splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        Ok(Box::new(ParquetReader::open(
+            &self.0, &self.1, split, splits,
+        )?))
+    }
+}
+
+/// Refuses a format the connector cannot carry: Parquet is a file format (only
+/// `filesystem`), and binary Avro cannot be split into lines (every connector but
+/// `filesystem`).
+fn check_format_fits(connector: &str, format: &Format) -> Result<(), OptionError> {
+    match (connector, format) {
+        ("filesystem", Format::Avro(_)) => Err(OptionError {
+            message: "connector 'filesystem' reads and writes lines or Parquet files; binary Avro records cannot be split into lines".into(),
+            hint: "use 'format' = 'parquet' (or json/csv) for files, and 'avro' with kafka, redis-streams or nats-jetstream".into(),
+        }),
+        (other, Format::Parquet) if other != "filesystem" => Err(OptionError {
+            message: format!("format 'parquet' is a file format; connector '{other}' carries messages"),
+            hint: "use 'format' = 'avro' or 'json' for messages, or 'connector' = 'filesystem' for Parquet files".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn format_is(options: &[(String, String)], name: &str) -> bool {
+    options
+        .iter()
+        .any(|(k, v)| k == "format" && v.eq_ignore_ascii_case(name))
+}
+
 impl SourceConfig for FileSource {
     fn open(&self, split: usize, splits: usize) -> Result<Box<dyn SourceReader>, ConnectorError> {
         Ok(Box::new(FileReader::open(&self.0, split, splits)?))
@@ -352,10 +388,15 @@ pub fn external_source(
                 Some(text) => Some(duration("source.monitor-interval", &text)?),
                 None => None,
             };
-            Arc::new(FileSource(FileSourceOptions {
+            let options = FileSourceOptions {
                 path,
                 monitor_interval,
-            }))
+            };
+            if format_is(o.given, "parquet") {
+                Arc::new(ParquetSource(options, columns.clone()))
+            } else {
+                Arc::new(FileSource(options))
+            }
         }
         "kafka" => {
             let topic = o.require("topic", "votes")?;
@@ -375,6 +416,7 @@ pub fn external_source(
         _ => return Ok(None),
     };
     let format = o.finish(columns, None)?;
+    check_format_fits(connector, &format)?;
     Ok(Some(SourceDef {
         config,
         format,
@@ -401,6 +443,10 @@ enum SinkKind {
         extension: String,
         max_bytes: u64,
         retractions: bool,
+    },
+    Parquet {
+        path: String,
+        max_bytes: u64,
     },
     Kafka {
         options: KafkaSinkOptions,
@@ -450,6 +496,12 @@ impl SinkConfig for ExternalSink {
                 *max_bytes,
                 *retractions,
                 encoder,
+            )?),
+            SinkKind::Parquet { path, max_bytes } => Box::new(ParquetWriter::open(
+                path,
+                worker,
+                *max_bytes,
+                &self.columns,
             )?),
             SinkKind::Kafka {
                 options,
@@ -646,21 +698,26 @@ pub fn external_sink(
                 .find(|(k, _)| k == "format")
                 .map(|(_, v)| v.to_ascii_lowercase())
                 .unwrap_or_default();
-            SinkKind::File {
-                path,
-                extension: match format.as_str() {
-                    "csv" => "csv".into(),
-                    "raw" => "txt".into(),
-                    _ => "jsonl".into(),
-                },
-                max_bytes,
-                retractions: format == "debezium-json",
+            if format == "parquet" {
+                SinkKind::Parquet { path, max_bytes }
+            } else {
+                SinkKind::File {
+                    path,
+                    extension: match format.as_str() {
+                        "csv" => "csv".into(),
+                        "raw" => "txt".into(),
+                        _ => "jsonl".into(),
+                    },
+                    max_bytes,
+                    retractions: format == "debezium-json",
+                }
             }
         }
         "kafka" => kafka_sink(&mut o, options, columns)?,
         _ => return Ok(None),
     };
     let format = o.finish(columns, Some("json"))?;
+    check_format_fits(connector, &format)?;
     Ok(Some(SinkDef {
         config: Arc::new(ExternalSink {
             kind,

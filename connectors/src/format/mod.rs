@@ -18,9 +18,11 @@
 //! value and what was expected; the runtime counts it and sends it to the dead-letter
 //! destination, and the stream goes on.
 
+pub mod avro;
 pub mod csv;
 pub mod debezium;
 pub mod json;
+pub mod parquet;
 pub mod raw;
 
 use std::fmt;
@@ -111,10 +113,14 @@ pub enum Format {
     Csv(csv::CsvOptions),
     Raw,
     DebeziumJson(json::JsonOptions),
+    /// Parquet files (filesystem connector only): see [`parquet`].
+    Parquet,
+    /// Binary Avro, optionally with the Confluent framing: see [`avro`].
+    Avro(avro::AvroOptions),
 }
 
 /// The formats [`Format::from_options`] knows, for hints.
-pub const FORMATS: &[&str] = &["json", "csv", "raw", "debezium-json"];
+pub const FORMATS: &[&str] = &["json", "csv", "raw", "debezium-json", "parquet", "avro"];
 
 impl Format {
     /// Reads the format named by option `key` (`format`, `value.format`, `key.format`)
@@ -160,6 +166,28 @@ impl Format {
                 raw::check_columns(columns)?;
                 Ok(Format::Raw)
             }
+            "parquet" => match own("parquet").first() {
+                Some((k, _)) => Err(unknown_option(&format!("{prefix}parquet."), k, &[])),
+                None => Ok(Format::Parquet),
+            },
+            "avro" => {
+                let registry = options
+                    .iter()
+                    .find(|(k, _)| *k == format!("{prefix}schema-registry.url"))
+                    .map(|(_, v)| v.clone());
+                if let Some((k, _)) = own("schema-registry").iter().find(|(k, _)| k != "url") {
+                    return Err(unknown_option(
+                        &format!("{prefix}schema-registry."),
+                        k,
+                        &["url"],
+                    ));
+                }
+                Ok(Format::Avro(avro::AvroOptions::parse(
+                    &format!("{prefix}avro."),
+                    &own("avro"),
+                    registry,
+                )?))
+            }
             other => Err(OptionError::new(
                 format!("unknown format '{other}' for option '{key}'"),
                 format!("supported formats: {}", FORMATS.join(", ")),
@@ -172,9 +200,17 @@ impl Format {
     pub fn is_format_option(key_option: &str, option: &str) -> bool {
         let prefix = key_option.strip_suffix("format").unwrap_or("");
         option == key_option
-            || ["json.", "csv.", "debezium-json.", "raw."]
-                .iter()
-                .any(|family| option.starts_with(&format!("{prefix}{family}")))
+            || [
+                "json.",
+                "csv.",
+                "debezium-json.",
+                "raw.",
+                "parquet.",
+                "avro.",
+                "schema-registry.",
+            ]
+            .iter()
+            .any(|family| option.starts_with(&format!("{prefix}{family}")))
     }
 
     /// A decoder of messages into rows of `columns`.
@@ -186,6 +222,8 @@ impl Format {
             Format::DebeziumJson(options) => {
                 Box::new(debezium::DebeziumDecoder::new(columns, options.clone()))
             }
+            Format::Parquet => Box::new(parquet::ParquetRowDecoder),
+            Format::Avro(options) => Box::new(avro::AvroDecoder::new(columns, options.clone())),
         }
     }
 
@@ -198,6 +236,8 @@ impl Format {
             Format::DebeziumJson(options) => {
                 Box::new(debezium::DebeziumEncoder::new(columns, options.clone()))
             }
+            Format::Parquet => Box::new(parquet::ParquetMessageEncoder),
+            Format::Avro(options) => Box::new(avro::AvroEncoder::new(columns, options.clone())),
         }
     }
 }
