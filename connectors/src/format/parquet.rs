@@ -96,6 +96,12 @@ use crate::api::{ConnectorError, Message, Poll, Position, SinkWriter, SourceRead
 use crate::file::{FileSourceOptions, list_files};
 use crate::format::{Decoder, Encoder, FormatError};
 
+/// The Arrow and Parquet crates this module reads and writes with, for callers that
+/// build or inspect Parquet files (tests of other crates).
+pub use ::parquet as parquet_crate;
+pub use arrow_array;
+pub use arrow_schema;
+
 /// Rows per record batch, read or written.
 pub const BATCH_ROWS: usize = 1024;
 
@@ -655,7 +661,7 @@ pub fn arrow_type(typ: &ScalarType) -> DataType {
 }
 
 /// The Arrow schema of a sink's files.
-pub fn arrow_schema(columns: &RelationDesc) -> Schema {
+pub fn sink_schema(columns: &RelationDesc) -> Schema {
     Schema::new(
         columns
             .columns
@@ -907,7 +913,7 @@ impl ParquetWriter {
             worker,
             max_bytes,
             columns: columns.clone(),
-            schema: Arc::new(arrow_schema(columns)),
+            schema: Arc::new(sink_schema(columns)),
             next_part,
             current: None,
             buffer: Vec::new(),
