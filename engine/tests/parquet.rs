@@ -178,6 +178,25 @@ fn a_parquet_directory_feeds_a_view_and_a_view_is_sunk_to_parquet_files() {
     write_trips(&source.join("b.parquet"), 1_200..2_000);
     write_trips(&source.join("c.parquet"), 2_000..2_001);
     let all: Vec<i64> = (0..2_001).collect();
+    // And a file whose trip_id is text: refused whole, into the dead-letter table.
+    let bad_schema = Arc::new(Schema::new(vec![Field::new(
+        "trip_id",
+        DataType::Utf8,
+        true,
+    )]));
+    let bad = RecordBatch::try_new(
+        bad_schema.clone(),
+        vec![Arc::new(StringArray::from(vec!["x1", "x2"])) as ArrayRef],
+    )
+    .unwrap();
+    let mut writer = ArrowWriter::try_new(
+        File::create(source.join("d.parquet")).unwrap(),
+        bad_schema,
+        None,
+    )
+    .unwrap();
+    writer.write(&bad).unwrap();
+    writer.close().unwrap();
 
     let engine = Engine::start(EngineConfig {
         workers: 2,
@@ -188,7 +207,8 @@ fn a_parquet_directory_feeds_a_view_and_a_view_is_sunk_to_parquet_files() {
     session
         .execute(&format!(
             "CREATE TABLE trips (trip_id BIGINT, City TEXT, fare NUMERIC(10,2), at TIMESTAMPTZ)
-                 WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'parquet');
+                 WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'parquet',
+                       'on-error' = 'dead-letter');
              CREATE MATERIALIZED VIEW per_city AS
                  SELECT city, count(*) AS n, sum(fare) AS total, max(trip_id) AS last_id
                  FROM trips GROUP BY city;
@@ -234,6 +254,22 @@ fn a_parquet_directory_feeds_a_view_and_a_view_is_sunk_to_parquet_files() {
             )
         },
         vec![vec!["t".to_string(), "t".to_string(), "2001".to_string()]],
+    );
+
+    // The refused file, once, saying which file, column and types.
+    eventually(
+        || rows(&mut session, "SELECT count(*) FROM trips_errors"),
+        vec![vec!["1".to_string()]],
+    );
+    let error = rows(
+        &mut session,
+        "SELECT \"partition\", \"offset\", error FROM trips_errors",
+    );
+    assert!(error[0][0].ends_with("d.parquet"), "{error:?}");
+    assert_eq!(error[0][1], "0");
+    assert!(
+        error[0][2].contains("column \"trip_id\" is Utf8 in the file but bigint in the table"),
+        "{error:?}"
     );
 
     // The view of cheap trips, written as Parquet files and read back.

@@ -26,8 +26,9 @@
 //! Positions are `file@row`, the 1-based row index within the file.
 //!
 //! The reader hands each row to the engine as a [`Message`] whose payload is the row
-//! already converted (tag byte 0 and the row's packed bytes) or the error (tag byte 1
-//! and the message); [`ParquetRowDecoder`] turns it back. `'format' = 'parquet'` is
+//! already converted (byte 0, then the row's packed bytes) or the error's text (which
+//! never starts with byte 0, and is what a dead-letter table shows as the payload);
+//! [`ParquetRowDecoder`] turns it back. `'format' = 'parquet'` is
 //! therefore only accepted by the `filesystem` connector.
 //!
 //! Accepted conversions (Arrow type → SQL type):
@@ -106,7 +107,6 @@ pub use arrow_schema;
 pub const BATCH_ROWS: usize = 1024;
 
 const TAG_ROW: u8 = 0;
-const TAG_ERROR: u8 = 1;
 
 // ---------------------------------------------------------------------------------------
 // Source
@@ -566,9 +566,10 @@ fn position(path: &Path, row: u64) -> Position {
 }
 
 fn error_message(path: &Path, row: u64, message: &str) -> Message {
-    let mut payload = Vec::with_capacity(message.len() + 1);
-    payload.push(TAG_ERROR);
-    payload.extend_from_slice(message.as_bytes());
+    let mut payload = message.as_bytes().to_vec();
+    if payload.first() == Some(&TAG_ROW) {
+        payload[0] = b' ';
+    }
     Message {
         position: position(path, row),
         key: None,
@@ -601,10 +602,8 @@ impl Decoder for ParquetRowDecoder {
                 out.push((packed.unpack(), 1));
                 Ok(())
             }
-            Some((&TAG_ERROR, message)) => Err(FormatError::new(
-                String::from_utf8_lossy(message).into_owned(),
-            )),
-            _ => Err(FormatError::new(
+            Some(_) => Err(FormatError::new(String::from_utf8_lossy(payload).into_owned())),
+            None => Err(FormatError::new(
                 "format 'parquet' decodes only rows read from Parquet files by the filesystem connector",
             )
             .hint("use 'connector' = 'filesystem' with 'format' = 'parquet'")),
