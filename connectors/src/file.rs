@@ -20,6 +20,10 @@
 //! hidden `.part-...inprogress` file that is renamed when it is complete: when it passes
 //! `'sink.rolling-policy.file-size'` (default 128 MB) at a completed timestamp, or when
 //! the writer is dropped. A completed timestamp is flushed to the in-progress file.
+//!
+//! `'format' = 'parquet'` uses the same listing and split assignment but reads whole
+//! Parquet files with the Arrow reader and writes Parquet files closed at every
+//! completed timestamp: see [`crate::format::parquet`].
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
