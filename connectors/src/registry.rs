@@ -699,6 +699,16 @@ pub fn external_sink(
                 .map(|(_, v)| v.to_ascii_lowercase())
                 .unwrap_or_default();
             if format == "parquet" {
+                // The engine tells its 'sink.mode' to connectors that take it: Parquet
+                // files are append-only, so an upsert sink is refused here.
+                if let Some(mode) = o.get("sink.mode")
+                    && mode != "append"
+                {
+                    return Err(OptionError {
+                        message: format!("Parquet files are append-only: 'sink.mode' = '{mode}' would need to update or delete rows already written"),
+                        hint: "use 'sink.mode' = 'append-only' (the default without a key), or a sink that can update rows (postgres, redis, kafka with 'sink.mode' = 'upsert')".into(),
+                    });
+                }
                 SinkKind::Parquet { path, max_bytes }
             } else {
                 SinkKind::File {

@@ -583,6 +583,30 @@ fn parquet_is_a_filesystem_format_and_avro_is_not() {
     )
     .unwrap_err();
     assert!(err.message.contains("parquet.batch"), "{err:?}");
+    let err = external_sink(
+        "filesystem",
+        &opts(&[
+            ("path", "/tmp/x"),
+            ("format", "parquet"),
+            ("sink.mode", "upsert"),
+        ]),
+        &columns,
+    )
+    .unwrap_err();
+    assert!(err.message.contains("append-only"), "{err:?}");
+    assert!(
+        external_sink(
+            "filesystem",
+            &opts(&[
+                ("path", "/tmp/x"),
+                ("format", "parquet"),
+                ("sink.mode", "append")
+            ]),
+            &columns
+        )
+        .unwrap()
+        .is_some()
+    );
     assert!(
         external_source(
             "filesystem",

@@ -279,6 +279,14 @@ fn a_parquet_directory_feeds_a_view_and_a_view_is_sunk_to_parquet_files() {
             out.display()
         ))
         .unwrap();
+    // An upsert sink cannot delete rows from written files: refused at CREATE.
+    let err = session
+        .execute(&format!(
+            "CREATE SINK cheap_upsert FROM cheap WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'parquet', 'sink.mode' = 'upsert', 'sink.key' = 'trip_id')",
+            out.display()
+        ))
+        .unwrap_err();
+    assert!(err.message.contains("append-only"), "{err:?}");
     let mut want: Vec<(i64, String, i128, i64)> = all
         .iter()
         .filter(|id| trip(**id).1 < 1_000)

@@ -56,9 +56,10 @@
 //! its footer is written, so, as Flink does for bulk formats, the file is closed and
 //! renamed at every completed timestamp that wrote rows to it (a completed timestamp is
 //! durable and visible), and also as soon as it passes `'sink.rolling-policy.file-size'`.
-//! Files are append-only: a retraction reaching the writer (the engine already refuses
-//! them for `'sink.mode'` = `'append-only'`) is counted in `dropped_retractions` and not
-//! written, as for JSON-lines files.
+//! Files are append-only: `'sink.mode'` = `'upsert'` is refused at `CREATE`; in the
+//! default `'append-only'` mode the engine reports retractions in `SHOW SINKS` and does
+//! not pass them on (one reaching the writer anyway is counted in `dropped_retractions`
+//! and not written, as for JSON-lines files).
 //!
 //! The file schema follows the sink's columns: BOOLEAN → Boolean, SMALLINT/INT/BIGINT →
 //! Int16/Int32/Int64, REAL/DOUBLE → Float32/Float64, NUMERIC(p, s) → Decimal128(p, s)
