@@ -661,3 +661,63 @@ fn a_tailing_source_reads_parquet_files_that_appear_later() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&staging).unwrap();
 }
+
+#[test]
+fn dictionary_encoded_and_time_columns_are_read_as_their_values() {
+    use arrow_array::types::Int32Type;
+    use arrow_array::{DictionaryArray, Time32MillisecondArray};
+    let dir = temp_dir("dictionary");
+    let cities: DictionaryArray<Int32Type> =
+        vec![Some("Ghent"), None, Some("Liège"), Some("Ghent")]
+            .into_iter()
+            .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("city", cities.data_type().clone(), true),
+        Field::new("opens", DataType::Time32(TimeUnit::Millisecond), true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(cities),
+            Arc::new(Time32MillisecondArray::from(vec![
+                Some(0),
+                Some(3_600_500),
+                None,
+                Some(86_399_999),
+            ])),
+        ],
+    )
+    .unwrap();
+    let mut writer =
+        ArrowWriter::try_new(File::create(dir.join("c.parquet")).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    // The Arrow reader gives the column back dictionary-encoded.
+    let read_schema =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(dir.join("c.parquet")).unwrap())
+            .unwrap()
+            .schema()
+            .clone();
+    assert!(matches!(
+        read_schema.field(0).data_type(),
+        DataType::Dictionary(_, _)
+    ));
+    let columns = RelationDesc::new(vec![
+        column("city", ScalarType::Text),
+        column("opens", ScalarType::Time),
+    ]);
+    let rows: Vec<Row> = read_split(dir.to_str().unwrap(), &columns, 0, 1)
+        .into_iter()
+        .map(|(m, r)| r.unwrap_or_else(|e| panic!("{}: {e}", m.position)))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            Row::new(vec![Datum::text("Ghent"), Datum::Time(0)]),
+            Row::new(vec![Datum::Null, Datum::Time(3_600_500_000)]),
+            Row::new(vec![Datum::text("Liège"), Datum::Null]),
+            Row::new(vec![Datum::text("Ghent"), Datum::Time(86_399_999_000)]),
+        ]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

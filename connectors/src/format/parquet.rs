@@ -263,7 +263,13 @@ fn compatible(from: &DataType, to: &ScalarType) -> bool {
         ) => true,
         (D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_), S::Bytea) => true,
         (D::Date32 | D::Date64, S::Date) => true,
-        (D::Time32(_) | D::Time64(_), S::Time) => true,
+        (
+            D::Time32(TimeUnit::Second | TimeUnit::Millisecond)
+            | D::Time64(TimeUnit::Microsecond | TimeUnit::Nanosecond),
+            S::Time,
+        ) => true,
+        // Dictionary-encoded columns (pandas categoricals) are decoded to their values.
+        (D::Dictionary(_, value), to) => compatible(value, to),
         (D::Timestamp(_, _), S::Timestamp | S::TimestampTz) => true,
         (D::List(element) | D::LargeList(element), S::Array(inner)) => {
             compatible(element.data_type(), inner)
@@ -283,17 +289,30 @@ fn convert_batch(
     out: &mut VecDeque<(u64, Result<Row, String>)>,
 ) {
     let schema = batch.schema();
-    let arrays: Vec<Option<&ArrayRef>> = columns
+    let arrays: Vec<Option<Result<ArrayRef, String>>> = columns
         .columns
         .iter()
-        .map(|c| find_field(schema.fields(), &c.name).map(|i| batch.column(i)))
+        .map(|c| {
+            find_field(schema.fields(), &c.name).map(|i| {
+                let array = batch.column(i);
+                match array.data_type() {
+                    DataType::Dictionary(_, value) => arrow_cast::cast(array, value)
+                        .map_err(|e| format!("cannot decode the dictionary: {e}")),
+                    _ => Ok(array.clone()),
+                }
+            })
+        })
         .collect();
     for i in 0..batch.num_rows() {
         let mut datums = Vec::with_capacity(columns.arity());
         let mut error = None;
         for (column, array) in columns.columns.iter().zip(&arrays) {
             let datum = match array {
-                Some(array) => match datum_at(array.as_ref(), i, &column.typ.scalar) {
+                Some(Err(e)) => {
+                    error = Some(format!("column \"{}\": {e}", column.name));
+                    break;
+                }
+                Some(Ok(array)) => match datum_at(array.as_ref(), i, &column.typ.scalar) {
                     Ok(datum) => datum,
                     Err(e) => {
                         error = Some(format!("column \"{}\": {e}", column.name));
@@ -403,13 +422,15 @@ fn datum_at(array: &dyn Array, i: usize, to: &ScalarType) -> Result<Datum, Strin
         D::Time32(TimeUnit::Second) => {
             Datum::Time(i64::from(array.as_primitive::<Time32SecondType>().value(i)) * 1_000_000)
         }
-        D::Time32(_) => {
+        D::Time32(TimeUnit::Millisecond) => {
             Datum::Time(i64::from(array.as_primitive::<Time32MillisecondType>().value(i)) * 1_000)
         }
         D::Time64(TimeUnit::Nanosecond) => {
             Datum::Time(array.as_primitive::<Time64NanosecondType>().value(i) / 1_000)
         }
-        D::Time64(_) => Datum::Time(array.as_primitive::<Time64MicrosecondType>().value(i)),
+        D::Time64(TimeUnit::Microsecond) => {
+            Datum::Time(array.as_primitive::<Time64MicrosecondType>().value(i))
+        }
         D::Timestamp(unit, _) => {
             let value = match unit {
                 TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(i),
