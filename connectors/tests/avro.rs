@@ -363,3 +363,67 @@ fn an_unreachable_registry_is_a_clear_error_naming_the_url() {
         "{error}"
     );
 }
+
+#[test]
+fn confluent_avro_messages_cross_a_real_redis_stream_intact() {
+    use laaster_connectors::api::{Poll, SinkWriter, SourceReader};
+    use laaster_connectors::redis::{StreamReader, StreamSourceOptions, StreamWriter};
+    use std::time::Duration;
+
+    let stream = format!(
+        "laaster-avro-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let url = "redis://127.0.0.1:6379";
+    let columns = bids();
+    let format = avro_format(
+        &[
+            ("avro.schema", SCHEMA),
+            ("avro.confluent", "true"),
+            ("avro.schema-id", "21"),
+        ],
+        &columns,
+    )
+    .unwrap();
+    let mut writer = StreamWriter::open(url, &stream, "data", format.encoder(&columns)).unwrap();
+    let updates: Vec<_> = (0..500).map(|i| (bid(i), 1, 1)).collect();
+    writer.write(&updates).unwrap();
+    writer.complete(2).unwrap();
+
+    let options = StreamSourceOptions {
+        url: url.into(),
+        stream: stream.clone(),
+        group: "laaster".into(),
+        consumer: "avro-test".into(),
+        field: "data".into(),
+        from_earliest: true,
+    };
+    let mut reader = StreamReader::open(&options, 0).unwrap();
+    let mut decoder = format.decoder(&columns);
+    let mut rows = Vec::new();
+    loop {
+        let mut messages = Vec::new();
+        match reader
+            .poll(200, Duration::from_millis(100), &mut messages)
+            .unwrap()
+        {
+            Poll::Ready => {}
+            Poll::Idle | Poll::Done => break,
+        }
+        for message in &messages {
+            assert_eq!(&message.payload[..5], &[0, 0, 0, 0, 21]);
+            rows.push(decode(decoder.as_mut(), &message.payload).unwrap());
+        }
+        reader.commit(&messages.last().unwrap().position).unwrap();
+    }
+    assert_eq!(rows, (0..500).map(bid).collect::<Vec<_>>());
+    let mut connection = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&stream)
+        .query(&mut connection)
+        .unwrap();
+}
