@@ -333,6 +333,21 @@ fn avro_options_are_checked_at_create_time() {
     )
     .unwrap_err();
     assert!(err.message.contains("only http://"), "{err:?}");
+    // A column that cannot hold its field's values, named with both types.
+    let wrong = RelationDesc::new(vec![
+        column("Auction", ScalarType::Text),
+        column("at", ScalarType::Date),
+    ]);
+    let err = avro_format(&[("avro.schema", SCHEMA)], &wrong).unwrap_err();
+    assert!(
+        err.message.contains(
+            "column \"Auction\" is text in the table, but Avro field \"auction\" is long"
+        ),
+        "{err:?}"
+    );
+    let wrong = RelationDesc::new(vec![column("channel", ScalarType::Bytea)]);
+    let err = avro_format(&[("avro.schema", SCHEMA)], &wrong).unwrap_err();
+    assert!(err.message.contains("[null, string]"), "{err:?}");
     // A registry alone is enough to decode (the schema comes from it) and implies the
     // Confluent framing.
     let Format::Avro(options) =

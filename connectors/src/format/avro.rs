@@ -124,6 +124,107 @@ fn parse_schema(text: &str) -> Result<Schema, String> {
     }
 }
 
+/// Checks, at `CREATE` time, that every table column the inline record schema has a
+/// field for can hold that field's values.
+pub fn check_columns(options: &AvroOptions, columns: &RelationDesc) -> Result<(), OptionError> {
+    let Some(text) = &options.schema else {
+        return Ok(());
+    };
+    let Ok(Schema::Record(record)) = parse_schema(text) else {
+        return Ok(());
+    };
+    for column in &columns.columns {
+        let field = record
+            .fields
+            .iter()
+            .find(|f| f.name == column.name)
+            .or_else(|| {
+                record
+                    .fields
+                    .iter()
+                    .find(|f| f.name.eq_ignore_ascii_case(&column.name))
+            });
+        if let Some(field) = field
+            && !fits(&field.schema, &column.typ.scalar)
+        {
+            return Err(OptionError::new(
+                format!(
+                    "column \"{}\" is {} in the table, but Avro field \"{}\" is {}",
+                    column.name,
+                    column.typ.scalar,
+                    field.name,
+                    schema_name(&field.schema)
+                ),
+                "declare the column with a type the Avro field converts to (long → BIGINT, string → TEXT, timestamp-micros → TIMESTAMPTZ, decimal → NUMERIC, ...)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn schema_name(schema: &Schema) -> String {
+    match schema {
+        Schema::Union(union) => format!(
+            "[{}]",
+            union
+                .variants()
+                .iter()
+                .map(schema_name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => format!("{:?}", apache_avro::schema::SchemaKind::from(other)).to_lowercase(),
+    }
+}
+
+/// Whether values of Avro schema `schema` convert to SQL type `to` (as [`to_datum`]
+/// converts them).
+fn fits(schema: &Schema, to: &ScalarType) -> bool {
+    use ScalarType as S;
+    match schema {
+        Schema::Null => true,
+        Schema::Union(union) => union
+            .variants()
+            .iter()
+            .any(|v| !matches!(v, Schema::Null) && fits(v, to)),
+        Schema::Boolean => matches!(to, S::Bool),
+        Schema::Int | Schema::Long => matches!(
+            to,
+            S::Int16 | S::Int32 | S::Int64 | S::Float32 | S::Float64 | S::Decimal { .. }
+        ),
+        Schema::Float | Schema::Double => matches!(to, S::Float32 | S::Float64),
+        Schema::String | Schema::Enum(_) => {
+            !matches!(to, S::Bytea | S::Array(_) | S::Record(_) | S::Unknown)
+        }
+        Schema::Uuid => matches!(to, S::Text | S::VarChar { .. }),
+        Schema::Bytes | Schema::Fixed(_) => matches!(to, S::Bytea),
+        Schema::Date => matches!(to, S::Date),
+        Schema::TimeMillis | Schema::TimeMicros => matches!(to, S::Time),
+        Schema::TimestampMillis
+        | Schema::TimestampMicros
+        | Schema::TimestampNanos
+        | Schema::LocalTimestampMillis
+        | Schema::LocalTimestampMicros
+        | Schema::LocalTimestampNanos => matches!(to, S::Timestamp | S::TimestampTz),
+        Schema::Decimal(_) => matches!(to, S::Decimal { .. }),
+        Schema::Array(array) => match to {
+            S::Array(element) => fits(&array.items, element),
+            _ => false,
+        },
+        Schema::Record(record) => match to {
+            S::Record(fields) => fields.iter().all(|(name, typ)| {
+                record
+                    .fields
+                    .iter()
+                    .find(|f| f.name.eq_ignore_ascii_case(name))
+                    .is_none_or(|f| fits(&f.schema, typ))
+            }),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// Splits a Confluent-framed message into its schema id and Avro body.
 pub fn split_confluent(payload: &[u8]) -> Result<(u32, &[u8]), FormatError> {
     if payload.len() < 5 {

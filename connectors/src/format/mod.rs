@@ -182,11 +182,10 @@ impl Format {
                         &["url"],
                     ));
                 }
-                Ok(Format::Avro(avro::AvroOptions::parse(
-                    &format!("{prefix}avro."),
-                    &own("avro"),
-                    registry,
-                )?))
+                let options =
+                    avro::AvroOptions::parse(&format!("{prefix}avro."), &own("avro"), registry)?;
+                avro::check_columns(&options, columns)?;
+                Ok(Format::Avro(options))
             }
             other => Err(OptionError::new(
                 format!("unknown format '{other}' for option '{key}'"),
