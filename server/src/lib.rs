@@ -116,6 +116,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let grpc = tokio::spawn(serve_grpc(core.clone(), grpc_listener, stop_signal.clone()));
     let router = http::router(core.clone(), stop_signal.clone());
     let mut http_stop = stop_signal;
+    // Feeds write small frames: without TCP_NODELAY, Nagle's algorithm and delayed
+    // ACKs hold them back by up to tens of milliseconds.
+    let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let http = tokio::spawn(async move {
         axum::serve(http_listener, router)
             .with_graceful_shutdown(async move {
@@ -164,7 +169,17 @@ async fn serve_grpc(
         .add_service(reflection)
         .add_service(service)
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // TCP_NODELAY, as for HTTP (see `start`): tonic leaves incoming streams as
+            // they are.
+            tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                |stream| {
+                    stream.and_then(|tcp| {
+                        tcp.set_nodelay(true)?;
+                        Ok(tcp)
+                    })
+                },
+            ),
             async move {
                 let _ = stop.wait_for(|stop| *stop).await;
             },
