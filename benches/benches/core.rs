@@ -7,6 +7,14 @@
 //!
 //! Prints one line per run: `bench=<name> path=<sql|dd> workers=W rows=N seconds=S rows_per_s=R`.
 //! Each figure is the median of `--repeat` runs (default 3).
+//!
+//! On a shared machine wall time is noisy; instruction counts are not. One path alone,
+//! under callgrind, gives a repeatable count to compare:
+//!
+//! ```text
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/deps/core-* \
+//!     --only join --workers 1 --repeat 1 --rows 200000 --paths sql            # or dd_same_state
+//! ```
 
 use std::time::Instant;
 
@@ -21,7 +29,8 @@ struct Options {
     workers: Vec<usize>,
     repeat: usize,
     only: Option<String>,
-    /// Which paths to run (`sql`, `dd`); both by default. `--paths sql` is for profiling.
+    /// Which paths to run (`sql`, `dd`; `dd_same_state` for that variant alone); `sql,dd`
+    /// by default. One path alone is for profiling and instruction counts.
     paths: Vec<String>,
 }
 
@@ -220,14 +229,21 @@ fn report(name: &str, path: &str, workers: usize, options: &Options, seconds: f6
     );
 }
 
-/// Runs both differential variants and prints the SQL path's time relative to each.
-fn compare(name: &str, workers: usize, options: &Options, sql: f64, join: bool) {
+/// Runs the differential variants the options name and prints the SQL path's time
+/// relative to each.
+fn compare(name: &str, workers: usize, options: &Options, sql: Option<f64>, join: bool) {
     let same = median(
         (0..options.repeat)
             .map(|_| dd_run(workers, options, join, true))
             .collect(),
     );
     report(name, "dd_same_state", workers, options, same);
+    if !options.paths.iter().any(|p| p == "dd") {
+        return;
+    }
+    let Some(sql) = sql else {
+        return;
+    };
     let bare = median(
         (0..options.repeat)
             .map(|_| dd_run(workers, options, join, false))
@@ -245,8 +261,13 @@ fn main() {
     let options = parse_options();
     let run = |name: &str| options.only.as_deref().is_none_or(|o| o == name);
     for &workers in &options.workers {
+        let sql_path = options.paths.iter().any(|p| p == "sql");
+        let dd_path = options
+            .paths
+            .iter()
+            .any(|p| p == "dd" || p == "dd_same_state");
         if run("groupby") {
-            let sql = median((0..options.repeat).map(|_| {
+            let sql = sql_path.then(|| median((0..options.repeat).map(|_| {
                 sql_run(
                     workers,
                     &options,
@@ -255,14 +276,16 @@ fn main() {
                     "counts",
                     false,
                 )
-            }).collect());
-            report("groupby", "sql", workers, &options, sql);
-            if options.paths.iter().any(|p| p == "dd") {
+            }).collect()));
+            if let Some(sql) = sql {
+                report("groupby", "sql", workers, &options, sql);
+            }
+            if dd_path {
                 compare("groupby", workers, &options, sql, false);
             }
         }
         if run("join") {
-            let sql = median((0..options.repeat).map(|_| {
+            let sql = sql_path.then(|| median((0..options.repeat).map(|_| {
                 sql_run(
                     workers,
                     &options,
@@ -271,9 +294,11 @@ fn main() {
                     "joined",
                     true,
                 )
-            }).collect());
-            report("join", "sql", workers, &options, sql);
-            if options.paths.iter().any(|p| p == "dd") {
+            }).collect()));
+            if let Some(sql) = sql {
+                report("join", "sql", workers, &options, sql);
+            }
+            if dd_path {
                 compare("join", workers, &options, sql, true);
             }
         }

@@ -2,16 +2,17 @@
 //!
 //! Arrangements sort, merge and copy their records many times over; a [`Row`] (a vector
 //! of 24-byte [`Datum`]s, text behind reference counts) makes every one of those steps
-//! walk enum variants. A packed row is one byte string: rows of up to 30 bytes (two or
-//! three integers, a short text) live inline in a 32-byte value, longer rows in one heap
+//! walk enum variants. A packed row is one byte string: rows of up to 22 bytes (three or
+//! four small integers, a short text) live inline in a 24-byte value, longer rows in one heap
 //! allocation. Expressions still evaluate over [`Row`]s: operators pack when they
 //! arrange and unpack ([`PackedRow::unpack`]) when they read.
 //!
 //! # Encoding
 //!
 //! A header byte (bit 0: the row holds a datum whose byte form is not canonical, see
-//! below), then each datum as a tag byte and its payload: integers, dates and times as
-//! big-endian bytes with the sign bit flipped, floats as their bits, decimals as
+//! below), then each datum as a tag byte and its payload: 64-bit integers in as few
+//! big-endian bytes as their value needs (the length in the tag), smaller integers,
+//! dates and times as big-endian bytes with the sign bit flipped, floats as their bits, decimals as
 //! `rust_decimal`'s 16 bytes, intervals as months, days and microseconds, text, bytes
 //! and jsonb as a varint length and the bytes, arrays and records as a varint count and
 //! the encoded elements.
@@ -40,7 +41,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::{Datum, Interval, Row};
 
 /// Bytes a packed row holds without a heap allocation.
-const INLINE_BYTES: usize = 30;
+const INLINE_BYTES: usize = 22;
 
 /// Encoding buffer: rows up to 64 bytes are encoded without a heap allocation.
 type Buffer = smallvec::SmallVec<[u8; 64]>;
@@ -54,7 +55,6 @@ mod tag {
     pub const TRUE: u8 = 2;
     pub const INT16: u8 = 3;
     pub const INT32: u8 = 4;
-    pub const INT64: u8 = 5;
     pub const FLOAT32: u8 = 6;
     pub const FLOAT64: u8 = 7;
     pub const DECIMAL: u8 = 8;
@@ -68,6 +68,14 @@ mod tag {
     pub const JSONB: u8 = 16;
     pub const ARRAY: u8 = 17;
     pub const RECORD: u8 = 18;
+    /// 64-bit integers in as few bytes as their value needs: `INT64_NEGATIVE - n` for
+    /// negative values whose complement needs `n` bytes, `INT64_POSITIVE + n` for
+    /// non-negative values that need `n` bytes (0 to 8). The payload is the value's low
+    /// `n` bytes, big-endian, so the encodings order like the integers.
+    pub const INT64_NEGATIVE: u8 = 40;
+    pub const INT64_POSITIVE: u8 = 41;
+    pub const INT64_FIRST: u8 = INT64_NEGATIVE - 8;
+    pub const INT64_LAST: u8 = INT64_POSITIVE + 8;
 }
 
 /// Whether datums with this tag are equal exactly when their encodings are.
@@ -250,7 +258,9 @@ fn encoded_length(bytes: &[u8]) -> usize {
         tag::NULL | tag::FALSE | tag::TRUE => 0,
         tag::INT16 => 2,
         tag::INT32 | tag::FLOAT32 | tag::DATE => 4,
-        tag::INT64 | tag::FLOAT64 | tag::TIME | tag::TIMESTAMP | tag::TIMESTAMP_TZ => 8,
+        tag::FLOAT64 | tag::TIME | tag::TIMESTAMP | tag::TIMESTAMP_TZ => 8,
+        t @ tag::INT64_FIRST..=tag::INT64_NEGATIVE => usize::from(tag::INT64_NEGATIVE - t),
+        t @ tag::INT64_POSITIVE..=tag::INT64_LAST => usize::from(t - tag::INT64_POSITIVE),
         tag::DECIMAL | tag::INTERVAL => 16,
         tag::TEXT | tag::BYTES | tag::JSONB => {
             let (length, width) = read_varint(&bytes[1..]);
@@ -342,10 +352,7 @@ fn encode(out: &mut Buffer, datum: &Datum) -> bool {
             out.push(tag::INT32);
             out.extend_from_slice(&((*v as u32) ^ (1 << 31)).to_be_bytes());
         }
-        Datum::Int64(v) => {
-            out.push(tag::INT64);
-            out.extend_from_slice(&ordered_i64(*v));
-        }
+        Datum::Int64(v) => encode_i64(out, *v),
         Datum::Float32(v) => {
             out.push(tag::FLOAT32);
             out.extend_from_slice(&v.0.to_bits().to_be_bytes());
@@ -398,6 +405,28 @@ fn encode(out: &mut Buffer, datum: &Datum) -> bool {
     !canonical_tag(out[start])
 }
 
+/// A 64-bit integer in as few bytes as it needs (see [`tag::INT64_NEGATIVE`]).
+#[inline]
+fn encode_i64(out: &mut Buffer, value: i64) {
+    // Bytes needed for the magnitude: of the value, or of its complement if negative.
+    let magnitude = if value < 0 { !value } else { value } as u64;
+    let n = (64 - magnitude.leading_zeros()).div_ceil(8) as u8;
+    out.push(if value < 0 {
+        tag::INT64_NEGATIVE - n
+    } else {
+        tag::INT64_POSITIVE + n
+    });
+    out.extend_from_slice(&value.to_be_bytes()[8 - usize::from(n)..]);
+}
+
+/// Decodes [`encode_i64`]'s payload of `n` bytes (`negative`: sign-extend).
+#[inline]
+fn decode_i64(payload: &[u8], n: usize, negative: bool) -> i64 {
+    let mut bytes = if negative { [0xff; 8] } else { [0; 8] };
+    bytes[8 - n..].copy_from_slice(&payload[..n]);
+    i64::from_be_bytes(bytes)
+}
+
 fn encode_bytes(out: &mut Buffer, tag: u8, bytes: &[u8]) {
     out.push(tag);
     write_varint(out, bytes.len());
@@ -427,7 +456,6 @@ fn decode(bytes: &mut &[u8]) -> Datum {
         tag::TRUE => Datum::Bool(true),
         tag::INT16 => Datum::Int16((u16::from_be_bytes(array(payload)) ^ (1 << 15)) as i16),
         tag::INT32 => Datum::Int32((u32::from_be_bytes(array(payload)) ^ (1 << 31)) as i32),
-        tag::INT64 => Datum::Int64(unordered_i64(payload)),
         tag::FLOAT32 => Datum::Float32(OrderedFloat(f32::from_bits(u32::from_be_bytes(array(
             payload,
         ))))),
@@ -447,6 +475,16 @@ fn decode(bytes: &mut &[u8]) -> Datum {
             i64::from_be_bytes(array(&payload[8..])),
         )),
         tag::JSONB => Datum::Jsonb(crate::jsonb::JsonbText::from_canonical(text(payload))),
+        t @ tag::INT64_FIRST..=tag::INT64_NEGATIVE => Datum::Int64(decode_i64(
+            payload,
+            usize::from(tag::INT64_NEGATIVE - t),
+            true,
+        )),
+        t @ tag::INT64_POSITIVE..=tag::INT64_LAST => Datum::Int64(decode_i64(
+            payload,
+            usize::from(t - tag::INT64_POSITIVE),
+            false,
+        )),
         tag => {
             let (count, width) = read_varint(payload);
             let mut rest = &payload[width..];
@@ -483,21 +521,19 @@ fn compare_columns(a: &[u8], b: &[u8]) -> Ordering {
 /// The inline bytes as two big-endian words: comparing the words compares the zero-padded
 /// bytes lexicographically, without a call to `memcmp`.
 #[inline(always)]
-fn inline_words(bytes: &[u8; INLINE_BYTES]) -> (u128, u128) {
+fn inline_words(bytes: &[u8; INLINE_BYTES]) -> (u128, u64) {
     let mut high = [0u8; 16];
-    let mut low = [0u8; 16];
+    let mut low = [0u8; 8];
     high.copy_from_slice(&bytes[..16]);
     low[..INLINE_BYTES - 16].copy_from_slice(&bytes[16..]);
-    (u128::from_be_bytes(high), u128::from_be_bytes(low))
+    (u128::from_be_bytes(high), u64::from_be_bytes(low))
 }
 
 impl PartialEq for PackedRow {
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        if let (
-            PackedRow::Inline { len: a, bytes: x },
-            PackedRow::Inline { len: b, bytes: y },
-        ) = (self, other)
+        if let (PackedRow::Inline { len: a, bytes: x }, PackedRow::Inline { len: b, bytes: y }) =
+            (self, other)
             && x[0] & NON_CANONICAL == 0
         {
             // Equal canonical rows have equal bytes; bytes past `len` are zero.
@@ -523,18 +559,14 @@ impl PartialOrd for PackedRow {
 impl Ord for PackedRow {
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        if let (
-            PackedRow::Inline { len: a, bytes: x },
-            PackedRow::Inline { len: b, bytes: y },
-        ) = (self, other)
+        if let (PackedRow::Inline { len: a, bytes: x }, PackedRow::Inline { len: b, bytes: y }) =
+            (self, other)
             && (x[0] | y[0]) & NON_CANONICAL == 0
         {
             // Two canonical inline rows: the zero-padded bytes, then the length, order
             // exactly as the byte strings do (a proper prefix pads with zeros, which are
             // never greater, and is shorter), so this agrees with the general path.
-            return inline_words(x)
-                .cmp(&inline_words(y))
-                .then_with(|| a.cmp(b));
+            return inline_words(x).cmp(&inline_words(y)).then_with(|| a.cmp(b));
         }
         let (a, b) = (self.as_bytes(), other.as_bytes());
         let header = |bytes: &[u8]| bytes.first().map_or(0, |h| h & NON_CANONICAL);
@@ -674,22 +706,33 @@ mod tests {
         assert_eq!(packed.project(&[]).unpack(), Row::empty());
         assert!(!packed.has_null());
         assert!(PackedRow::pack([&Datum::Int64(1), &Datum::Null]).has_null());
-        assert_eq!(std::mem::size_of::<PackedRow>(), 32);
+        assert_eq!(std::mem::size_of::<PackedRow>(), 24);
         assert_eq!(PackedRow::default().unpack(), Row::empty());
         assert_eq!(PackedRow::default(), PackedRow::pack([]));
         let other = PackedRow::pack([&Datum::text("x"), &Datum::float64(-0.0)]);
         let pair = packed.project_pair(&other, &[4, 0, 3]);
         assert_eq!(
             pair.unpack(),
-            Row::new(vec![Datum::float64(-0.0), Datum::Int64(7), Datum::text("x")])
+            Row::new(vec![
+                Datum::float64(-0.0),
+                Datum::Int64(7),
+                Datum::text("x")
+            ])
         );
-        assert_eq!(pair, PackedRow::pack([&Datum::float64(0.0), &Datum::Int64(7), &Datum::text("x")]));
+        assert_eq!(
+            pair,
+            PackedRow::pack([&Datum::float64(0.0), &Datum::Int64(7), &Datum::text("x")])
+        );
         let mut packer = RowPacker::new();
         packer.push_row(&other);
         packer.push(&Datum::Int64(3));
         assert_eq!(
             packer.finish().unpack(),
-            Row::new(vec![Datum::text("x"), Datum::float64(-0.0), Datum::Int64(3)])
+            Row::new(vec![
+                Datum::text("x"),
+                Datum::float64(-0.0),
+                Datum::Int64(3)
+            ])
         );
     }
 
@@ -758,7 +801,13 @@ mod tests {
         // rows that differ only by trailing NULLs (tag 0, like the padding) and rows on
         // both sides of the inline limit.
         let mut rows = vec![PackedRow::pack([])];
-        for text in ["", "a", "ab", "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz01"] {
+        for text in [
+            "",
+            "a",
+            "ab",
+            "abcdefghijklmnopqrstuvwxyz",
+            "abcdefghijklmnopqrstuvwxyz01",
+        ] {
             for nulls in 0..3 {
                 let mut datums = vec![Datum::text(text)];
                 datums.extend(std::iter::repeat_n(Datum::Null, nulls));
@@ -777,7 +826,31 @@ mod tests {
 
     #[test]
     fn integers_order_numerically() {
-        let values = [i64::MIN, -5, -1, 0, 1, 300, i64::MAX];
+        let values = [
+            i64::MIN,
+            i64::MIN + 1,
+            -(1 << 40),
+            -65537,
+            -65536,
+            -257,
+            -256,
+            -255,
+            -5,
+            -1,
+            0,
+            1,
+            255,
+            256,
+            300,
+            65535,
+            1 << 40,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        for value in values {
+            let packed = PackedRow::pack([&Datum::Int64(value)]);
+            assert_eq!(packed.unpack(), Row::new(vec![Datum::Int64(value)]));
+        }
         for pair in values.windows(2) {
             let a = PackedRow::pack([&Datum::Int64(pair[0])]);
             let b = PackedRow::pack([&Datum::Int64(pair[1])]);

@@ -246,7 +246,8 @@ impl<'s> RenderContext<'s> {
                     residual: None,
                     kind: JoinKind::Inner,
                 } = input.as_ref()
-                    && let (Some(l), Some(r)) = (self.packed_import(left), self.packed_import(right))
+                    && let (Some(l), Some(r)) =
+                        (self.packed_import(left), self.packed_import(right))
                     && let (Some(lc), Some(rc)) = (columns(left_key), columns(right_key))
                 {
                     return join::render_packed_join(l, r, lc, rc, mfp.projection.clone());
