@@ -87,6 +87,7 @@
 //! batch holds one record; the tests write one message per batch where they start
 //! mid-topic. Against Kafka neither applies.
 
+mod local_broker;
 mod sink;
 mod source;
 
@@ -99,6 +100,7 @@ use rdkafka::topic_partition_list::Offset;
 
 use crate::api::ConnectorError;
 
+pub use local_broker::LocalBroker;
 pub use sink::{DeliveryErrors, KafkaSinkOptions, KafkaWriter, SinkMode};
 pub use source::{CommitErrors, KafkaReader, KafkaRecord, KafkaSourceOptions};
 

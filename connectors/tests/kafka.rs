@@ -3,88 +3,32 @@
 //! binary is installed by `scripts/install-test-deps.sh` (which CI runs first).
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use laaster_connectors::api::{Message, Poll, SourceReader};
-use laaster_connectors::kafka::create_topic;
 use laaster_connectors::kafka::rdkafka::config::ClientConfig;
 use laaster_connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use laaster_connectors::kafka::rdkafka::message::Message as _;
 use laaster_connectors::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use laaster_connectors::kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use laaster_connectors::kafka::{LocalBroker, create_topic};
 use laaster_connectors::registry::{external_sink, external_source};
 use laaster_repr::{Column, ColumnType, Datum, RelationDesc, Row, ScalarType};
 
 /// A tansu broker on a free loopback port, killed on drop.
 struct Broker {
-    child: Child,
+    _broker: LocalBroker,
     servers: String,
-    log: PathBuf,
 }
 
 impl Broker {
     fn start() -> Broker {
-        let root = std::env::var_os("LAASTER_TEST_DEPS")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/laaster-test-deps"))
-            })
-            .expect("HOME is not set");
-        let binary = root.join("bin/tansu");
-        assert!(
-            binary.exists(),
-            "the tansu broker is not installed at {}: run scripts/install-test-deps.sh (CI runs it first)",
-            binary.display()
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let log = std::env::temp_dir().join(format!("laaster-tansu-{port}.log"));
-        let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(&binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let broker = Broker {
-            child,
-            servers: format!("127.0.0.1:{port}"),
-            log,
-        };
-        let start = Instant::now();
-        while TcpStream::connect(&broker.servers).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "tansu did not listen on {} within 30 s; its log: {}",
-                broker.servers,
-                std::fs::read_to_string(&broker.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let broker = LocalBroker::start().unwrap_or_else(|e| panic!("{e}"));
+        let servers = broker.servers().to_string();
+        Broker {
+            _broker: broker,
+            servers,
         }
-        broker
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
     }
 }
 
