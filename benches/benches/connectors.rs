@@ -35,20 +35,18 @@
 //! `load_start` / `load_end` are the 1-minute load averages when the run started and ended
 //! (the machine is shared).
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use laaster_connectors::kafka::create_topic;
 use laaster_connectors::kafka::rdkafka::config::ClientConfig;
 use laaster_connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use laaster_connectors::kafka::rdkafka::message::Message as _;
 use laaster_connectors::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use laaster_connectors::kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use laaster_connectors::kafka::{LocalBroker, create_topic};
 use laaster_engine::{Engine, EngineConfig, Session};
 
 type Result<T> = std::result::Result<T, String>;
@@ -165,9 +163,9 @@ fn run(o: &Options, bench: &str, workers: usize) -> Result<String> {
             redis_latency(o, workers)?,
         ),
         "kafka" => {
-            let broker = Broker::start()?;
-            let throughput = kafka_throughput(o, workers, &broker.servers)?;
-            let latencies = kafka_latency(o, workers, &broker.servers)?;
+            let broker = LocalBroker::start()?;
+            let throughput = kafka_throughput(o, workers, broker.servers())?;
+            let latencies = kafka_latency(o, workers, broker.servers())?;
             ("kafka_to_kafka", throughput, latencies)
         }
         "nats" => (
@@ -577,68 +575,6 @@ fn redis_latency(o: &Options, workers: usize) -> Result<Latencies> {
 
 // ---------------------------------------------------------------------------------------
 // Kafka (tansu) → view → Kafka.
-
-/// A tansu broker on a free loopback port, killed on drop (as engine/tests/kafka.rs).
-struct Broker {
-    child: Child,
-    servers: String,
-    log: PathBuf,
-}
-
-impl Broker {
-    fn start() -> Result<Broker> {
-        let root = std::env::var_os("LAASTER_TEST_DEPS")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/laaster-test-deps"))
-            })
-            .ok_or("HOME is not set")?;
-        let binary = root.join("bin/tansu");
-        if !binary.exists() {
-            return Err(format!(
-                "the tansu broker is not installed at {}: run scripts/install-test-deps.sh",
-                binary.display()
-            ));
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let log = std::env::temp_dir().join(format!("laaster-bench-tansu-{port}.log"));
-        let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let child = Command::new(&binary)
-            .args(["broker", "--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log_file)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let broker = Broker {
-            child,
-            servers: format!("127.0.0.1:{port}"),
-            log,
-        };
-        let start = Instant::now();
-        while TcpStream::connect(&broker.servers).is_err() {
-            if start.elapsed() > Duration::from_secs(30) {
-                return Err(format!("tansu did not listen on {}", broker.servers));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(broker)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
 
 fn kafka_producer(servers: &str, linger_ms: u32) -> Result<BaseProducer> {
     ClientConfig::new()
