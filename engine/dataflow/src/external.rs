@@ -68,6 +68,10 @@ enum Item {
 
 /// One worker's reader of an external source.
 pub struct ExternalReader {
+    /// Whether the connector was polled since the last [`ExternalReader::new_round`]: a
+    /// worker's turn polls at most once, so a steady trickle of messages cannot keep the
+    /// worker in the reader (time, and with it every downstream result, would wait).
+    polled: bool,
     def: Arc<SourceDef>,
     source: String,
     split: usize,
@@ -177,6 +181,7 @@ impl ExternalReader {
         let key_decoder = matches!(changes, SourceChanges::Upsert { .. })
             .then(|| laaster_connectors::format::Format::Json(Default::default()).decoder(columns));
         ExternalReader {
+            polled: false,
             def,
             source,
             split,
@@ -229,7 +234,13 @@ impl ExternalReader {
         })
     }
 
-    /// The next row, polling the connector when the buffer is empty.
+    /// Starts a worker's turn: the next empty buffer may poll the connector again.
+    pub fn new_round(&mut self) {
+        self.polled = false;
+    }
+
+    /// The next row, polling the connector when the buffer is empty (at most once per
+    /// round, see [`ExternalReader::new_round`]).
     pub fn next_row(&mut self) -> ExternalNext {
         if let Some(next) = self.next_item() {
             return next;
@@ -262,6 +273,9 @@ impl ExternalReader {
                     return ExternalNext::Wait;
                 }
             }
+        }
+        if std::mem::replace(&mut self.polled, true) {
+            return ExternalNext::Wait;
         }
         let Some(reader) = self.reader.as_mut() else {
             return ExternalNext::Wait;

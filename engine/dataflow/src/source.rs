@@ -315,6 +315,9 @@ impl SourceReader {
         out: &mut Vec<(Row, laaster_repr::Diff)>,
         late: &mut Vec<Row>,
     ) -> bool {
+        if let Generator::External(reader) = &mut self.generator {
+            reader.new_round();
+        }
         let more = self.produce_rows(limit, out, late);
         if let Generator::External(reader) = &mut self.generator {
             // Messages that did not decode (and connector errors) count as error rows.
