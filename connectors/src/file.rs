@@ -283,25 +283,7 @@ impl FileWriter {
         writes_retractions: bool,
         encoder: Box<dyn Encoder>,
     ) -> Result<FileWriter, ConnectorError> {
-        fs::create_dir_all(dir).map_err(|e| {
-            ConnectorError::new(format!("cannot create sink directory '{dir}': {e}"))
-        })?;
-        // Continue numbering after files an earlier run left.
-        let prefix = format!("part-{worker}-");
-        let next_part = fs::read_dir(dir)
-            .map_err(|e| ConnectorError::new(format!("cannot read sink directory '{dir}': {e}")))?
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let name = name.trim_start_matches('.').to_string();
-                name.strip_prefix(&prefix)?
-                    .split('.')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .max()
-            .map_or(0, |n| n + 1);
+        let next_part = prepare_sink_dir(dir, worker)?;
         Ok(FileWriter {
             dir: PathBuf::from(dir),
             worker,
@@ -393,6 +375,28 @@ impl Drop for FileWriter {
     fn drop(&mut self) {
         let _ = self.roll();
     }
+}
+
+/// Creates a sink directory if needed and returns the number of worker `worker`'s next
+/// part file (`part-<worker>-<n>...`), continuing after files an earlier run left.
+pub(crate) fn prepare_sink_dir(dir: &str, worker: usize) -> Result<u64, ConnectorError> {
+    fs::create_dir_all(dir)
+        .map_err(|e| ConnectorError::new(format!("cannot create sink directory '{dir}': {e}")))?;
+    let prefix = format!("part-{worker}-");
+    Ok(fs::read_dir(dir)
+        .map_err(|e| ConnectorError::new(format!("cannot read sink directory '{dir}': {e}")))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.trim_start_matches('.')
+                .strip_prefix(&prefix)?
+                .split('.')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .map_or(0, |n| n + 1))
 }
 
 #[cfg(test)]

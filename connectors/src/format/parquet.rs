@@ -911,24 +911,7 @@ impl ParquetWriter {
         max_bytes: u64,
         columns: &RelationDesc,
     ) -> Result<ParquetWriter, ConnectorError> {
-        fs::create_dir_all(dir).map_err(|e| {
-            ConnectorError::new(format!("cannot create sink directory '{dir}': {e}"))
-        })?;
-        let prefix = format!("part-{worker}-");
-        let next_part = fs::read_dir(dir)
-            .map_err(|e| ConnectorError::new(format!("cannot read sink directory '{dir}': {e}")))?
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let name = name.trim_start_matches('.').to_string();
-                name.strip_prefix(&prefix)?
-                    .split('.')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .max()
-            .map_or(0, |n| n + 1);
+        let next_part = crate::file::prepare_sink_dir(dir, worker)?;
         Ok(ParquetWriter {
             dir: PathBuf::from(dir),
             worker,
