@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use laaster_dataflow::source::SourceConsumer;
+use laaster_dataflow::command::PeekLimit;
 use laaster_dataflow::{Command, Response, WorkerHandles, start_workers};
 use laaster_repr::plan::Plan;
 use laaster_repr::{Diff, ErrorResponse, Row, Timestamp};
@@ -586,6 +587,18 @@ impl Coordinator {
         plan: Plan,
         timestamp: Timestamp,
     ) -> Result<Vec<Row>, ErrorResponse> {
+        self.peek_limited(plan, timestamp, None)
+    }
+
+    /// [`Coordinator::peek`] for a reader that needs only the first `limit.count` rows
+    /// under `limit.order`: each worker answers with at most that many, so
+    /// `SELECT * FROM big_view LIMIT 10` does not ship the whole view here.
+    pub(crate) fn peek_limited(
+        &mut self,
+        plan: Plan,
+        timestamp: Timestamp,
+        limit: Option<PeekLimit>,
+    ) -> Result<Vec<Row>, ErrorResponse> {
         if let Some(rows) = crate::constant::evaluate_constant(&plan) {
             return expand(rows?);
         }
@@ -602,6 +615,7 @@ impl Coordinator {
             peek_id,
             plan: Arc::new(plan),
             timestamp,
+            limit,
         });
         let responses = self.workers.responses.clone();
         let workers = self.workers.commands.len();

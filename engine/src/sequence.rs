@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use laaster_dataflow::Command;
+use laaster_dataflow::command::PeekLimit;
 use laaster_dataflow::source::SourceConsumer;
 use laaster_repr::plan::GlobalId;
 use laaster_repr::{Column, ColumnType, Datum, Diff, ErrorResponse, RelationDesc, Row, ScalarType};
@@ -612,7 +613,12 @@ impl Sequencer<'_> {
     fn select(&mut self, query: QueryPlan) -> Result<ExecuteResult, ErrorResponse> {
         self.check_readable(&query.plan)?;
         let timestamp = self.coordinator.read_timestamp();
-        let rows = self.coordinator.peek(query.plan, timestamp)?;
+        let limit = query.finishing.limit.map(|limit| PeekLimit {
+            order: query.finishing.order.clone(),
+            count: usize::try_from(limit.saturating_add(query.finishing.offset))
+                .unwrap_or(usize::MAX),
+        });
+        let rows = self.coordinator.peek_limited(query.plan, timestamp, limit)?;
         let rows = query.finishing.apply(rows);
         Ok(ExecuteResult::Rows(RowSet {
             desc: query.desc,

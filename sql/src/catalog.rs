@@ -92,8 +92,13 @@ pub struct CatalogItem {
 /// Table-only details.
 #[derive(Clone, Debug, Default)]
 pub struct TableInfo {
-    /// Per column: the DEFAULT expression (no column references), if declared.
+    /// Per column: the DEFAULT expression (no column references), if declared, as
+    /// planned when the table was created (checks its type; `now()` in it is folded to
+    /// the creation time, so writes plan `default_exprs` again instead).
     pub defaults: Vec<Option<ScalarExpr>>,
+    /// Per column: the DEFAULT as written. INSERT and UPDATE plan it again with their
+    /// own statement time, so `DEFAULT now()` is the time of the write, as in Postgres.
+    pub default_exprs: Vec<Option<sqlparser::ast::Expr>>,
     /// Column indexes of the PRIMARY KEY, if declared.
     pub primary_key: Option<Vec<usize>>,
 }

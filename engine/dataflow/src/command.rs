@@ -3,8 +3,18 @@
 
 use std::sync::Arc;
 
-use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::plan::{GlobalId, Plan, SortKey};
 use laaster_repr::{Diff, EvalError, Row, Timestamp};
+
+/// A peek whose reader only needs `count` copies of rows — the first `count` under
+/// `order`, or any `count` when `order` is empty (`ORDER BY ... LIMIT`, a bare `LIMIT`).
+/// Each worker then answers with at most `count` copies instead of its whole shard; the
+/// coordinator finishes the union, which holds the global first `count`.
+#[derive(Clone, Debug)]
+pub struct PeekLimit {
+    pub order: Vec<SortKey>,
+    pub count: usize,
+}
 
 /// An instruction to all workers.
 #[derive(Clone, Debug)]
@@ -56,6 +66,7 @@ pub enum Command {
         peek_id: u64,
         plan: Arc<Plan>,
         timestamp: Timestamp,
+        limit: Option<PeekLimit>,
     },
     /// Install a dataflow for `plan` and stream its changes after `as_of` (and the
     /// contents at `as_of` when `snapshot`), with frontiers, until cancelled.

@@ -19,7 +19,7 @@ use differential_dataflow::AsCollection;
 use differential_dataflow::input::InputSession;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, cursor_list};
-use laaster_repr::plan::{GlobalId, Plan};
+use laaster_repr::plan::{GlobalId, Plan, compare_rows};
 use laaster_repr::{Diff, EvalError, PackedRow, Row, Timestamp};
 use timely::WorkerConfig;
 use timely::dataflow::channels::pact::Pipeline;
@@ -28,7 +28,7 @@ use timely::progress::Antichain;
 use timely::progress::frontier::AntichainRef;
 use timely::worker::Worker;
 
-use crate::command::{Command, Response};
+use crate::command::{Command, PeekLimit, Response};
 use crate::render::{
     ErrTrace, Imported, RenderContext, Rendered, RowTrace, arrange_packed, arrange_rows,
 };
@@ -140,6 +140,7 @@ struct Collection {
 struct PendingPeek {
     peek_id: u64,
     timestamp: Timestamp,
+    limit: Option<PeekLimit>,
     oks: RowTrace,
     errs: ErrTrace,
     dataflow: Option<usize>,
@@ -394,7 +395,8 @@ impl WorkerState {
                 peek_id,
                 plan,
                 timestamp,
-            } => self.install_peek(worker, peek_id, &plan, timestamp),
+                limit,
+            } => self.install_peek(worker, peek_id, &plan, timestamp, limit),
             Command::Subscribe {
                 subscribe_id,
                 plan,
@@ -668,6 +670,7 @@ impl WorkerState {
         peek_id: u64,
         plan: &Plan,
         timestamp: Timestamp,
+        limit: Option<PeekLimit>,
     ) {
         // Fast path: reading a table or view directly needs no dataflow.
         if let Plan::Get { id, .. } = plan
@@ -676,6 +679,7 @@ impl WorkerState {
             self.peeks.push(PendingPeek {
                 peek_id,
                 timestamp,
+                limit,
                 oks: collection.oks.clone(),
                 errs: collection.errs.clone(),
                 dataflow: None,
@@ -690,6 +694,7 @@ impl WorkerState {
         self.peeks.push(PendingPeek {
             peek_id,
             timestamp,
+            limit,
             oks,
             errs,
             dataflow: Some(dataflow),
@@ -764,13 +769,25 @@ impl WorkerState {
                 continue;
             }
             let mut peek = self.peeks.swap_remove(index);
-            let errors = read_at(&mut peek.errs, peek.timestamp);
+            let errors = read_at(&mut peek.errs, peek.timestamp, usize::MAX);
             let result = match errors.into_iter().find(|(_, count)| *count > 0) {
                 Some((error, _)) => Err(error),
-                None => Ok(read_at(&mut peek.oks, peek.timestamp)
-                    .into_iter()
-                    .map(|(row, count)| (row.unpack(), count))
-                    .collect()),
+                None => Ok(match &peek.limit {
+                    None => read_at(&mut peek.oks, peek.timestamp, usize::MAX)
+                        .into_iter()
+                        .map(|(row, count)| (row.unpack(), count))
+                        .collect(),
+                    Some(limit) if limit.order.is_empty() => {
+                        read_at(&mut peek.oks, peek.timestamp, limit.count)
+                            .into_iter()
+                            .map(|(row, count)| (row.unpack(), count))
+                            .collect()
+                    }
+                    Some(limit) => first_rows(
+                        read_at(&mut peek.oks, peek.timestamp, usize::MAX),
+                        limit,
+                    ),
+                }),
             };
             let _ = self.responses.send(Response::Peek {
                 peek_id: peek.peek_id,
@@ -931,6 +948,7 @@ fn read_at<K>(
         differential_dataflow::trace::implementations::KeySpine<K, Timestamp, Diff>,
     >,
     timestamp: Timestamp,
+    copies: usize,
 ) -> Vec<(K, Diff)>
 where
     K: differential_dataflow::ExchangeData,
@@ -942,7 +960,8 @@ where
     };
     let (mut cursor, storage) = cursor_list(batches);
     let mut out = Vec::new();
-    while cursor.key_valid(&storage) {
+    let mut held: usize = 0;
+    while cursor.key_valid(&storage) && held < copies {
         while cursor.val_valid(&storage) {
             let mut count: Diff = 0;
             cursor.map_times(&storage, |time, diff| {
@@ -952,12 +971,34 @@ where
             });
             if count != 0 {
                 out.push((cursor.key(&storage).clone(), count));
+                held = held.saturating_add(usize::try_from(count).unwrap_or(0));
             }
             cursor.step_val(&storage);
         }
         cursor.step_key(&storage);
     }
     out
+}
+
+/// The first `limit.count` copies of `rows` under `limit.order` (ties broken
+/// arbitrarily: the coordinator's sort is what the reader sees), unpacked.
+fn first_rows(rows: Vec<(PackedRow, Diff)>, limit: &PeekLimit) -> Vec<(Row, Diff)> {
+    let mut rows: Vec<(Row, Diff)> = rows
+        .into_iter()
+        .map(|(row, count)| (row.unpack(), count))
+        .collect();
+    // A negative count is an inconsistency the coordinator reports: keep such rows.
+    if limit.count == 0 || rows.iter().any(|(_, count)| *count < 0) {
+        return rows;
+    }
+    let order = |a: &(Row, Diff), b: &(Row, Diff)| compare_rows(&a.0, &b.0, &limit.order);
+    if rows.len() > limit.count {
+        // Every entry holds at least one copy, so the first `count` entries hold at
+        // least `count` copies.
+        rows.select_nth_unstable_by(limit.count - 1, order);
+        rows.truncate(limit.count);
+    }
+    rows
 }
 
 /// The updates (row, time, diff) held in a trace's batches.

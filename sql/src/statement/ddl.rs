@@ -53,7 +53,7 @@ pub(super) fn plan_create_table(
         if options.primary_key {
             set_primary_key(&mut primary_key, &name, vec![columns.len()])?;
         }
-        default_exprs.push(options.default);
+        default_exprs.push(options.default.cloned());
         columns.push(Column {
             name: column_name,
             typ: ColumnType::new(scalar, options.nullable),
@@ -67,7 +67,7 @@ pub(super) fn plan_create_table(
         columns[index].typ.nullable = false;
     }
     let mut defaults = Vec::with_capacity(columns.len());
-    for (column, default) in columns.iter().zip(default_exprs) {
+    for (column, default) in columns.iter().zip(&default_exprs) {
         defaults.push(match default {
             Some(expr) => Some(plan_default(catalog, expr, &name, column, ctx)?),
             None => None,
@@ -78,6 +78,7 @@ pub(super) fn plan_create_table(
         desc: RelationDesc::new(columns),
         info: TableInfo {
             defaults,
+            default_exprs,
             primary_key,
         },
         if_not_exists: create.if_not_exists,
@@ -243,7 +244,7 @@ pub(super) fn set_primary_key(
 }
 
 /// A column DEFAULT: planned with no columns in scope, cast to the column's type.
-fn plan_default(
+pub(super) fn plan_default(
     catalog: &dyn Catalog,
     expr: &ast::Expr,
     table: &str,

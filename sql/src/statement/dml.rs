@@ -105,13 +105,28 @@ fn resolve_table<'a>(
     }
 }
 
-/// The column's DEFAULT expression, or a typed NULL.
-fn default_value(table: &CatalogItem, index: usize, column: &Column) -> ScalarExpr {
-    table
-        .table
-        .as_ref()
-        .and_then(|info| info.defaults.get(index).cloned().flatten())
-        .unwrap_or_else(|| ScalarExpr::null(column.typ.scalar.clone()))
+/// The column's DEFAULT expression, or a typed NULL. The DEFAULT is planned again for
+/// this statement, so a volatile one (`now()`) takes the statement's time rather than
+/// the time the table was created.
+fn default_value(
+    catalog: &dyn Catalog,
+    table: &CatalogItem,
+    index: usize,
+    column: &Column,
+    ctx: &PlanContext,
+) -> Result<ScalarExpr, PlanError> {
+    let Some(info) = table.table.as_ref() else {
+        return Ok(ScalarExpr::null(column.typ.scalar.clone()));
+    };
+    if let Some(Some(expr)) = info.default_exprs.get(index) {
+        return super::ddl::plan_default(catalog, expr, &table.name, column, ctx);
+    }
+    Ok(info
+        .defaults
+        .get(index)
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| ScalarExpr::null(column.typ.scalar.clone())))
 }
 
 /// The index of a target column, or Postgres' `column "x" of relation "t" does not exist`.
@@ -369,7 +384,7 @@ pub(super) fn plan_insert(
     let source_index = |i: usize| finishing_projection.get(i).copied().unwrap_or(i);
     let mut expressions = Vec::with_capacity(table.desc.arity());
     for (index, column) in table.desc.columns.iter().enumerate() {
-        let default = default_value(table, index, column);
+        let default = default_value(catalog, table, index, column, ctx)?;
         let value = match source.columns.get(index).copied().flatten() {
             None => default,
             Some(from) => {
@@ -791,7 +806,7 @@ pub(super) fn plan_update(
     for (&index, value) in targets.iter().zip(&values) {
         let column = &table.desc.columns[index];
         let expr = if is_default(value) {
-            default_value(table, index, column)
+            default_value(catalog, table, index, column, ctx)?
         } else {
             let from = if is_untyped_literal(value) {
                 ScalarType::Unknown

@@ -57,6 +57,7 @@ impl TestCatalog {
             } else {
                 defaults
             },
+            default_exprs: Vec::new(),
             primary_key: None,
         });
         self.items.push(CatalogItem {
