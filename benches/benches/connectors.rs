@@ -830,6 +830,17 @@ fn nats_follow(
     (rx, handle)
 }
 
+/// Deletes the bench's JetStream streams when dropped, so a run that fails or is
+/// abandoned leaves no `LBENCH_*` stream behind.
+struct NatsStreams(Vec<String>);
+
+impl Drop for NatsStreams {
+    fn drop(&mut self) {
+        let names: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        nats_delete(&names);
+    }
+}
+
 fn nats_names(workers: usize, what: &str) -> (String, String, String, String) {
     let tag = format!("LBENCH_{}_{workers}_{what}", std::process::id());
     let subject = tag.to_lowercase();
@@ -853,7 +864,7 @@ fn nats_sql(stream: &str, subject: &str, out: &str, out_subject: &str, view: &st
 
 fn nats_throughput(o: &Options, workers: usize) -> Result<(f64, f64)> {
     let (stream, subject, out, out_subject) = nats_names(workers, "T");
-    nats_delete(&[&stream, &out]);
+    let _streams = NatsStreams(vec![stream.clone(), out.clone()]);
     let runtime = runtime()?;
     let preload = Instant::now();
     runtime.block_on(async {
@@ -919,13 +930,12 @@ fn nats_throughput(o: &Options, workers: usize) -> Result<(f64, f64)> {
     }
     drop(session);
     drop(engine);
-    nats_delete(&[&stream, &out]);
     Ok((preload_s, wall_s))
 }
 
 fn nats_latency(o: &Options, workers: usize) -> Result<Latencies> {
     let (stream, subject, out, out_subject) = nats_names(workers, "L");
-    nats_delete(&[&stream, &out]);
+    let _streams = NatsStreams(vec![stream.clone(), out.clone()]);
     let runtime = runtime()?;
     let client = runtime.block_on(async {
         let js = nats_context().await?;
@@ -970,6 +980,5 @@ fn nats_latency(o: &Options, workers: usize) -> Result<Latencies> {
     let _ = forward.join();
     drop(session);
     drop(engine);
-    nats_delete(&[&stream, &out]);
     result
 }

@@ -38,6 +38,14 @@
 //!    restart resumes after it. A message is acknowledged only once it is in the
 //!    dataflow (at-least-once).
 //! 5. [`SourceReader::close`] on drop of the table or view, or at shutdown.
+//! 6. When the consumer is dropped for good (`DROP MATERIALIZED VIEW`, `DROP SINK`, a
+//!    cancelled subscription, `DROP TABLE` of the source for its own consumers), each
+//!    worker `i` of `n`, after closing its reader, calls
+//!    [`SourceConfig::release`]`(consumer, i, n)`: the connector deletes what it keeps
+//!    for the consumer in the external system (a consumer group, a durable consumer, a
+//!    replication slot). Shutdown does not release: a restarted engine resumes from the
+//!    consumer's position. Every worker releases after its own last read, so a release
+//!    by one worker racing another's last read is undone by the other's release.
 //!
 //! # Sinks
 //!
@@ -80,6 +88,28 @@ pub struct Message {
     pub key: Option<Vec<u8>>,
     /// The bytes the table's format decodes.
     pub payload: Vec<u8>,
+    /// What the system tells about the message beyond its key and value (Kafka: topic,
+    /// partition, offset, timestamp, headers), read by metadata columns
+    /// (`METADATA FROM 'timestamp'`, see [`crate::metadata`]). Empty for connectors
+    /// without metadata.
+    pub metadata: MessageMetadata,
+}
+
+/// A message's metadata (see [`Message::metadata`]); fields a connector does not have
+/// stay `None` / empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageMetadata {
+    /// The topic (Kafka), shared by every message of a reader.
+    pub topic: Option<std::sync::Arc<str>>,
+    pub partition: Option<i32>,
+    pub offset: Option<i64>,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: Option<i64>,
+    /// What the timestamp is: Kafka's `CreateTime` or `LogAppendTime`
+    /// (`NoTimestampType` when the broker gave none).
+    pub timestamp_type: Option<&'static str>,
+    /// The headers in order (a name may repeat); `None` is a header without a value.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 /// What [`SourceReader::poll`] found.
@@ -134,6 +164,16 @@ pub trait SourceConfig: Send + Sync + fmt::Debug {
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
         let _ = consumer;
         self.open(split, splits)
+    }
+
+    /// Deletes what the connector keeps in the external system for the consumer named
+    /// `consumer` (see [`SourceConfig::open_for`]), called by worker `split` of `splits`
+    /// once its reader for that consumer is closed and will not reopen (step 6 of the
+    /// module docs). Releasing what is already gone is not an error. The default has
+    /// nothing to release.
+    fn release(&self, consumer: &str, split: usize, splits: usize) -> Result<(), ConnectorError> {
+        let _ = (consumer, split, splits);
+        Ok(())
     }
 }
 

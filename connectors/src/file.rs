@@ -239,6 +239,7 @@ impl SourceReader for FileReader {
                 },
                 key: None,
                 payload: self.line.clone(),
+                metadata: Default::default(),
             });
             produced += 1;
         }

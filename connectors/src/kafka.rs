@@ -45,11 +45,21 @@
 //! `<topic>-<partition>@<offset>`; a tombstone (null value) is an empty message, which
 //! an upsert source table (`'scan.mode' = 'upsert'` with a PRIMARY KEY, Flink's
 //! `upsert-kafka`) takes as the deletion of the message key's row, and other formats
-//! reject (the `'on-error'` policy counts it). Timestamps and headers are read by
-//! [`KafkaReader::poll_records`] (as [`KafkaRecord`]s) for Rust callers. In SQL,
-//! metadata columns (Flink's `METADATA FROM 'key'`, `'partition'`, `'offset'`,
-//! `'timestamp'`, `'headers'`) and `'key.fields'` are not supported yet: the engine's
-//! runtime decodes the value (and, for upsert deletions, the key) only.
+//! reject (the `'on-error'` policy counts it). Each message's topic, partition, offset,
+//! timestamp (and its type) and headers travel in
+//! [`Message::metadata`](crate::api::Message::metadata), which metadata columns read
+//! (`ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp'`, see [`crate::metadata`]); Rust
+//! callers get them from [`KafkaReader::poll_records`] as [`KafkaRecord`]s. Flink's
+//! `'key.fields'` is not supported: the key is one column, `METADATA FROM 'key'`.
+//!
+//! librdkafka's defaults are tuned for throughput; the source sets
+//! `fetch.wait.max.ms` = 10 (librdkafka: 500), so a fetch on a quiet partition returns
+//! within 10 ms instead of holding a new message up to half a second (a
+//! `'properties.fetch.wait.max.ms'` option overrides it). The engine polls the consumer
+//! without waiting (`poll(0)`); librdkafka fetches in its own threads.
+//!
+//! Dropping the view that reads through a group deletes the group
+//! ([`delete_group`], through `SourceConfig::release`).
 //!
 //! # Sink
 //!
@@ -248,6 +258,39 @@ pub fn check_properties(properties: &[(String, String)]) -> Result<(), Connector
 fn kafka_error(what: &str, servers: &str, e: KafkaError) -> ConnectorError {
     ConnectorError::new(format!("{what} (Kafka at {servers}): {e}"))
         .hint("check 'properties.bootstrap.servers' and that the broker is running and reachable")
+}
+
+/// Deletes consumer group `group` (its committed offsets). A group that does not exist
+/// is not an error.
+pub fn delete_group(bootstrap_servers: &str, group: &str) -> Result<(), ConnectorError> {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .create()
+        .map_err(|e| kafka_error("cannot create a Kafka admin client", bootstrap_servers, e))?;
+    let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+    let results =
+        futures::executor::block_on(admin.delete_groups(&[group], &options)).map_err(|e| {
+            kafka_error(
+                &format!("cannot delete consumer group '{group}'"),
+                bootstrap_servers,
+                e,
+            )
+        })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::GroupIdNotFound)) => {}
+            Err((name, code)) => {
+                return Err(ConnectorError::new(format!(
+                    "cannot delete consumer group '{name}' at {bootstrap_servers}: {code}"
+                ))
+                .hint("delete it with the broker's tools; it keeps only committed offsets"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Creates `topic` with `partitions` partitions (replication factor 1) unless it exists.

@@ -26,6 +26,7 @@ pub mod datagen;
 pub mod file;
 pub mod format;
 pub mod kafka;
+pub mod metadata;
 pub mod nats;
 pub mod nexmark;
 pub mod postgres;

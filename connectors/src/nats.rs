@@ -6,12 +6,18 @@
 //!   'stream' = 'VOTES', 'subject' = 'votes.>', 'consumer' = 'laaster', 'format' = 'json');
 //! ```
 //!
-//! Source: every worker pulls from the same durable consumer (`'consumer'`), so JetStream
-//! hands each message to exactly one worker; the stream is created with `'subject'` if it
-//! does not exist. A message is acknowledged once its rows are in the dataflow;
-//! unacknowledged messages are redelivered after the consumer's ack wait (at-least-once).
+//! Source: every worker pulls from the same durable consumer (`'consumer'`; the engine
+//! gives each view its own, `<consumer>-<view>`), so JetStream hands each message to
+//! exactly one worker; the stream is created with `'subject'` if it does not exist. Each
+//! reader keeps one continuous pull open in the background (its own one-thread runtime)
+//! and queues up to 4,096 messages, so `poll` never waits on the network. A message is
+//! acknowledged once its rows are in the dataflow; unacknowledged messages are
+//! redelivered after the consumer's ack wait (at-least-once). A consumer created here
+//! allows 65,536 unacknowledged messages (JetStream's default of 1,000 stalled readers).
 //! `'scan.startup.mode'` = `earliest` (default: the whole stream) or `latest` (messages
 //! published after the consumer is created) applies when the consumer is created.
+//! Dropping the view deletes its durable consumer ([`delete_consumer`], through
+//! `SourceConfig::release`); an engine shutdown keeps it, so a restarted view resumes.
 //!
 //! Sink: `publish(subject, message)` to the literal `'subject'` (an existing stream
 //! capturing it is used as is); `complete` waits for JetStream's acknowledgement of
@@ -19,7 +25,7 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind, consumer};
+use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use laaster_repr::{Diff, Row, Timestamp};
 
@@ -51,12 +57,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, ConnectorError> {
         .map_err(|e| ConnectorError::new(format!("cannot start the NATS client runtime: {e}")))
 }
 
-async fn context(options: &NatsOptions) -> Result<jetstream::Context, ConnectorError> {
-    let client = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(&options.url))
+async fn connect(options: &NatsOptions) -> Result<async_nats::Client, ConnectorError> {
+    tokio::time::timeout(Duration::from_secs(5), async_nats::connect(&options.url))
         .await
         .map_err(|_| nats_error("timed out connecting to NATS", options, "5 s"))?
-        .map_err(|e| nats_error("cannot connect to NATS", options, e))?;
-    Ok(jetstream::new(client))
+        .map_err(|e| nats_error("cannot connect to NATS", options, e))
+}
+
+async fn context(options: &NatsOptions) -> Result<jetstream::Context, ConnectorError> {
+    Ok(jetstream::new(connect(options).await?))
 }
 
 async fn stream(
@@ -72,22 +81,52 @@ async fn stream(
     .map_err(|e| nats_error("cannot open or create the JetStream stream", options, e))
 }
 
-/// Pulls one worker's share of a durable consumer.
+/// Messages a reader's pull loop may hold before the engine takes them.
+const PREFETCH: usize = 4096;
+
+/// Messages the pull loop asks JetStream for at a time.
+const PULL_BATCH: usize = 1024;
+
+/// Messages a durable consumer created here may have delivered and unacknowledged
+/// (JetStream's default, 1,000, held a reader back while its messages waited in the
+/// engine to be acknowledged).
+const MAX_ACK_PENDING: i64 = 65_536;
+
+/// What the pull loop hands the reader.
+type Pulled = Result<jetstream::Message, ConnectorError>;
+
+/// Pulls one worker's share of a durable consumer. A background task (on the reader's
+/// own one-thread runtime, which also drives the connection) keeps a continuous pull
+/// (`messages()`, with heartbeats) open and queues what arrives; `poll` takes from the
+/// queue without waiting on the network, and `commit` acknowledges.
 pub struct NatsReader {
     options: NatsOptions,
     runtime: tokio::runtime::Runtime,
-    consumer: consumer::PullConsumer,
+    client: async_nats::Client,
+    messages: tokio::sync::mpsc::Receiver<Pulled>,
     /// Messages read and not yet acknowledged, in order.
     unacked: Vec<(String, jetstream::message::Acker)>,
+    /// An error met after some messages of a poll; returned by the next poll.
+    deferred: Option<ConnectorError>,
 }
 
 impl NatsReader {
+    /// Connects, creates the stream and the durable consumer `options.consumer` if they
+    /// do not exist, and starts pulling.
     pub fn open(options: &NatsOptions) -> Result<NatsReader, ConnectorError> {
-        let runtime = runtime()?;
-        let consumer = runtime.block_on(async {
-            let js = context(options).await?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("laaster-nats")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                ConnectorError::new(format!("cannot start the NATS client runtime: {e}"))
+            })?;
+        let (client, consumer) = runtime.block_on(async {
+            let client = connect(options).await?;
+            let js = jetstream::new(client.clone());
             let stream = stream(&js, options).await?;
-            stream
+            let consumer = stream
                 .get_or_create_consumer(
                     &options.consumer,
                     consumer::pull::Config {
@@ -98,6 +137,7 @@ impl NatsReader {
                             consumer::DeliverPolicy::New
                         },
                         ack_policy: consumer::AckPolicy::Explicit,
+                        max_ack_pending: MAX_ACK_PENDING,
                         ..Default::default()
                     },
                 )
@@ -108,14 +148,55 @@ impl NatsReader {
                         options,
                         e,
                     )
-                })
+                })?;
+            Ok::<_, ConnectorError>((client, consumer))
         })?;
+        let (sender, messages) = tokio::sync::mpsc::channel(PREFETCH);
+        runtime.spawn(pull(consumer, sender, options.clone()));
         Ok(NatsReader {
             options: options.clone(),
             runtime,
-            consumer,
+            client,
+            messages,
             unacked: Vec::new(),
+            deferred: None,
         })
+    }
+}
+
+/// The pull loop: queues every message of a continuous pull until the reader goes away
+/// or the pull fails (the failure is queued; the engine then reopens the reader).
+async fn pull(
+    consumer: consumer::PullConsumer,
+    sender: tokio::sync::mpsc::Sender<Pulled>,
+    options: NatsOptions,
+) {
+    let pulled = consumer
+        .stream()
+        .max_messages_per_batch(PULL_BATCH)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await;
+    let mut messages = match pulled {
+        Ok(messages) => messages,
+        Err(e) => {
+            let _ = sender
+                .send(Err(nats_error(
+                    "cannot pull from the consumer",
+                    &options,
+                    e,
+                )))
+                .await;
+            return;
+        }
+    };
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| nats_error("receiving a message failed", &options, e));
+        let failed = message.is_err();
+        if sender.send(message).await.is_err() || failed {
+            return;
+        }
     }
 }
 
@@ -126,39 +207,54 @@ impl SourceReader for NatsReader {
         timeout: Duration,
         out: &mut Vec<Message>,
     ) -> Result<Poll, ConnectorError> {
-        let options = &self.options;
-        let consumer = &self.consumer;
-        let unacked = &mut self.unacked;
-        let got = self.runtime.block_on(async {
-            let mut batch = consumer
-                .fetch()
-                .max_messages(max.max(1))
-                .expires(timeout.max(Duration::from_millis(10)))
-                .messages()
-                .await
-                .map_err(|e| nats_error("fetching from the consumer failed", options, e))?;
-            let mut got = 0;
-            while let Some(message) = batch.next().await {
-                let message =
-                    message.map_err(|e| nats_error("receiving a message failed", options, e))?;
-                let sequence = message
-                    .info()
-                    .map(|info| info.stream_sequence.to_string())
-                    .unwrap_or_default();
-                let (message, acker) = message.split();
-                unacked.push((sequence.clone(), acker));
-                out.push(Message {
-                    position: Position {
-                        partition: message.subject.to_string(),
-                        offset: sequence,
-                    },
-                    key: None,
-                    payload: message.payload.to_vec(),
-                });
-                got += 1;
-            }
-            Ok::<usize, ConnectorError>(got)
-        })?;
+        use tokio::sync::mpsc::error::TryRecvError;
+
+        if let Some(error) = self.deferred.take() {
+            return Err(error);
+        }
+        let mut got = 0;
+        while got < max {
+            let pulled = match self.messages.try_recv() {
+                Ok(pulled) => pulled,
+                Err(TryRecvError::Empty) if got == 0 && !timeout.is_zero() => {
+                    let waited = self
+                        .runtime
+                        .block_on(tokio::time::timeout(timeout, self.messages.recv()));
+                    match waited {
+                        Ok(Some(pulled)) => pulled,
+                        Ok(None) => return Err(self.stopped()),
+                        Err(_) => break,
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) if got == 0 => return Err(self.stopped()),
+                Err(TryRecvError::Disconnected) => break,
+            };
+            let message = match pulled {
+                Ok(message) => message,
+                Err(error) if got == 0 => return Err(error),
+                Err(error) => {
+                    self.deferred = Some(error);
+                    break;
+                }
+            };
+            let sequence = message
+                .info()
+                .map(|info| info.stream_sequence.to_string())
+                .unwrap_or_default();
+            let (message, acker) = message.split();
+            self.unacked.push((sequence.clone(), acker));
+            out.push(Message {
+                position: Position {
+                    partition: message.subject.to_string(),
+                    offset: sequence,
+                },
+                key: None,
+                payload: message.payload.to_vec(),
+                metadata: Default::default(),
+            });
+            got += 1;
+        }
         Ok(if got > 0 { Poll::Ready } else { Poll::Idle })
     }
 
@@ -172,21 +268,66 @@ impl SourceReader for NatsReader {
         };
         let ackers: Vec<_> = self.unacked.drain(..=end).map(|(_, acker)| acker).collect();
         let options = &self.options;
+        // Acknowledgements are published without waiting for the server's reply (the
+        // client sends them in order, flushed in the background and on close); one that
+        // is lost makes JetStream redeliver the message after the ack wait
+        // (at-least-once).
         self.runtime.block_on(async {
-            // Double acks wait for the server's confirmation, so a committed message is
-            // not redelivered.
-            let results = futures::future::join_all(
-                ackers
-                    .iter()
-                    .map(|acker| acker.double_ack_with(AckKind::Ack)),
-            )
-            .await;
-            for result in results {
-                result.map_err(|e| nats_error("acknowledging a message failed", options, e))?;
+            for acker in &ackers {
+                acker
+                    .ack()
+                    .await
+                    .map_err(|e| nats_error("acknowledging a message failed", options, e))?;
             }
             Ok(())
         })
     }
+
+    fn close(&mut self) {
+        // Send the acknowledgements still buffered in the client.
+        let flushed = self.runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), self.client.flush()).await
+        });
+        if !matches!(flushed, Ok(Ok(()))) {
+            // No logger in this crate; unflushed messages are redelivered.
+            eprintln!(
+                "warning: NATS consumer '{}' (stream '{}'): acknowledgements not flushed on close",
+                self.options.consumer, self.options.stream
+            );
+        }
+    }
+}
+
+impl NatsReader {
+    fn stopped(&self) -> ConnectorError {
+        nats_error(
+            &format!("the pull from consumer '{}' stopped", self.options.consumer),
+            &self.options,
+            "reconnecting",
+        )
+    }
+}
+
+/// Deletes the durable consumer `options.consumer` of `options.stream` (its position and
+/// unacknowledged messages). A missing stream or consumer is not an error.
+pub fn delete_consumer(options: &NatsOptions) -> Result<(), ConnectorError> {
+    runtime()?.block_on(async {
+        let js = jetstream::new(connect(options).await?);
+        let stream = match js.get_stream(&options.stream).await {
+            Ok(stream) => stream,
+            Err(e) if e.to_string().contains("not found") => return Ok(()),
+            Err(e) => return Err(nats_error("cannot look up the stream", options, e)),
+        };
+        match stream.delete_consumer(&options.consumer).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("not found") => Ok(()),
+            Err(e) => Err(nats_error(
+                &format!("cannot delete consumer '{}'", options.consumer),
+                options,
+                e,
+            )),
+        }
+    })
 }
 
 /// Publishes every change to a subject (`op` header `+` or `-`).

@@ -83,11 +83,13 @@
 //!
 //! In the engine every reading view (consumer) opens the source through
 //! `SourceConfig::open_for` and gets its own slot, `<slot.name>_<consumer>` (see
-//! [`consumer_slot`]), so several views can read one table. The engine does not close
-//! readers or drop slots when a view is dropped: a slot left behind holds WAL until it
-//! is dropped (`SELECT pg_drop_replication_slot('<slot.name>_<view>')`); and as the
-//! engine keeps no view state across restarts, a view restarted on an existing slot sees
-//! only the changes after its last commit (drop its slot to get a fresh snapshot).
+//! [`consumer_slot`]), so several views can read one table. Dropping the view (or the
+//! subscription, or the source for its own consumers) drops its slot
+//! (`SourceConfig::release`, [`drop_slot`]), since a slot left behind holds WAL
+//! forever; the publication stays (it holds no WAL, and other slots may use it). A slot
+//! survives an engine shutdown or crash, and as the engine keeps no view state across
+//! restarts, a view restarted on an existing slot sees only the changes after its last
+//! commit (drop its slot to get a fresh snapshot).
 //!
 //! Not supported: `TRUNCATE` (not published), `bytea`/text values over ~2 kB that an
 //! update leaves unchanged (PostgreSQL does not log unchanged TOASTed values; the
@@ -180,6 +182,24 @@ impl Session {
         self.runtime
             .block_on(self.client.execute(statement, params))
     }
+}
+
+/// Drops the replication slot `slot` if it exists, so it no longer holds WAL back. A
+/// slot in use by another process is an error naming it (it is left alone).
+pub fn drop_slot(url: &str, slot: &str) -> Result<(), ConnectorError> {
+    let session = Session::connect(url)?;
+    session
+        .query(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+             WHERE slot_name = $1::text",
+            &[&slot],
+        )
+        .map_err(|e| {
+            pg_error(format!("cannot drop replication slot '{slot}'"), e).hint(format!(
+                "drop it once it is idle: SELECT pg_drop_replication_slot('{slot}')"
+            ))
+        })?;
+    Ok(())
 }
 
 /// Runs `sql` (one or more statements, simple query protocol) and returns the rows of

@@ -51,6 +51,30 @@ pub struct StreamSourceOptions {
     pub from_earliest: bool,
 }
 
+/// Deletes the consumer group `options.group` of `options.stream` (`XGROUP DESTROY`):
+/// its position and its pending entries. A missing stream or group is not an error.
+pub fn destroy_group(options: &StreamSourceOptions) -> Result<(), ConnectorError> {
+    let mut connection = connect(&options.url)?;
+    let destroyed: RedisResult<i64> = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(&options.stream)
+        .arg(&options.group)
+        .query(&mut connection);
+    match destroyed {
+        Ok(_) => Ok(()),
+        // The stream is gone (XGROUP needs the key to exist): so is the group.
+        Err(e) if e.to_string().contains("key to exist") => Ok(()),
+        Err(e) => Err(redis_error(
+            &format!(
+                "cannot delete consumer group '{}' of stream '{}'",
+                options.group, options.stream
+            ),
+            &options.url,
+            e,
+        )),
+    }
+}
+
 /// Reads one worker's share of a stream through a consumer group.
 pub struct StreamReader {
     options: StreamSourceOptions,
@@ -173,6 +197,7 @@ impl SourceReader for StreamReader {
                     // An entry without the field is an empty message: the format rejects
                     // it and the 'on-error' policy accounts for it.
                     payload: payload.unwrap_or_default(),
+                    metadata: Default::default(),
                 });
             }
         }

@@ -228,6 +228,14 @@ impl SourceConfig for RedisStreamsSource {
         options.group = format!("{}-{consumer}", options.group);
         Ok(Box::new(StreamReader::open(&options, split)?))
     }
+
+    /// Destroys the consumer's group, `<group>-<consumer>` (its position and pending
+    /// entries), so a dropped view leaves nothing in Redis.
+    fn release(&self, consumer: &str, _split: usize, _splits: usize) -> Result<(), ConnectorError> {
+        let mut options = self.0.clone();
+        options.group = format!("{}-{consumer}", options.group);
+        crate::redis::destroy_group(&options)
+    }
 }
 
 #[derive(Debug)]
@@ -247,6 +255,13 @@ impl SourceConfig for NatsSource {
         let mut options = self.0.clone();
         options.consumer = format!("{}-{consumer}", options.consumer);
         Ok(Box::new(NatsReader::open(&options)?))
+    }
+
+    /// Deletes the consumer's durable consumer, `<consumer>-<consumer name>`.
+    fn release(&self, consumer: &str, _split: usize, _splits: usize) -> Result<(), ConnectorError> {
+        let mut options = self.0.clone();
+        options.consumer = format!("{}-{consumer}", options.consumer);
+        crate::nats::delete_consumer(&options)
     }
 }
 
@@ -315,6 +330,15 @@ impl SourceConfig for KafkaSource {
             ..self.0.clone()
         };
         Ok(Box::new(KafkaReader::open(&options, split, splits)?))
+    }
+
+    /// Deletes the consumer's group, `<properties.group.id>-<consumer>` (its committed
+    /// offsets).
+    fn release(&self, consumer: &str, _split: usize, _splits: usize) -> Result<(), ConnectorError> {
+        crate::kafka::delete_group(
+            &self.0.bootstrap_servers,
+            &format!("{}-{consumer}", self.0.group_id),
+        )
     }
 }
 
@@ -758,6 +782,18 @@ impl SourceConfig for PostgresCdcSource {
             ..self.0.clone()
         };
         Ok(Box::new(PostgresCdcReader::open(&options, split)?))
+    }
+
+    /// Drops the consumer's slot (a slot left behind holds WAL forever). Only split 0
+    /// reads, so only split 0 releases: once its reader is closed the slot is idle.
+    fn release(&self, consumer: &str, split: usize, _splits: usize) -> Result<(), ConnectorError> {
+        if split != 0 {
+            return Ok(());
+        }
+        crate::postgres::drop_slot(
+            &self.0.url,
+            &crate::postgres::consumer_slot(&self.0.slot, consumer),
+        )
     }
 }
 

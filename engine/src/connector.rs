@@ -2,6 +2,7 @@
 //! knows every built-in source connector.
 
 use laaster_connectors::datagen::DatagenConfig;
+use laaster_connectors::metadata::MetadataColumn;
 use laaster_connectors::nexmark::{NexmarkConfig, NexmarkStream, event_schema};
 use laaster_dataflow::external::SourceChanges;
 use laaster_dataflow::source::SourceConnector;
@@ -175,6 +176,7 @@ pub(crate) fn source_connector(
     options: &[(String, String)],
     engine: &EngineOptions,
 ) -> Result<SourceConnector, ErrorResponse> {
+    let metadata = metadata_columns(source)?;
     match source.connector.as_str() {
         "datagen" | "nexmark" if engine.upsert => Err(ErrorResponse::new(
             "0A000",
@@ -207,7 +209,9 @@ pub(crate) fn source_connector(
             let physical = RelationDesc::new(
                 source.desc.columns[..source.physical_arity.min(source.desc.arity())].to_vec(),
             );
-            let def = laaster_connectors::registry::external_source(other, options, &physical)
+            // The format decodes the value columns: the physical ones but metadata.
+            let value = value_columns(&physical, &metadata);
+            let def = laaster_connectors::registry::external_source(other, options, &value)
                 .map_err(|e| ErrorResponse::new("22023", e.message).with_hint(e.hint))?
                 .ok_or_else(|| {
                     ErrorResponse::new("0A000", format!("connector \"{other}\" is not a source"))
@@ -252,6 +256,7 @@ pub(crate) fn source_connector(
                 def: std::sync::Arc::new(def),
                 name: source.name.clone(),
                 columns: physical,
+                metadata,
                 changes,
             })
         }
@@ -264,6 +269,40 @@ pub(crate) fn source_connector(
             SOURCE_CONNECTORS.join(", ")
         ))),
     }
+}
+
+/// The source's metadata columns (`METADATA FROM 'key'`), checked against its connector:
+/// a connector without metadata, an unknown key or a type the key's values do not fit is
+/// refused here, at CREATE.
+fn metadata_columns(source: &CreateSourcePlan) -> Result<Vec<MetadataColumn>, ErrorResponse> {
+    source
+        .metadata
+        .iter()
+        .map(|(index, key)| {
+            let column = &source.desc.columns[*index];
+            laaster_connectors::metadata::metadata_column(
+                &source.connector,
+                *index,
+                &column.name,
+                key,
+                &column.typ.scalar,
+            )
+            .map_err(|e| ErrorResponse::new("42P16", e.message).with_hint(e.hint))
+        })
+        .collect()
+}
+
+/// The physical columns a source's format decodes: all but the metadata columns.
+pub(crate) fn value_columns(physical: &RelationDesc, metadata: &[MetadataColumn]) -> RelationDesc {
+    RelationDesc::new(
+        physical
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !metadata.iter().any(|m| m.index == *index))
+            .map(|(_, column)| column.clone())
+            .collect(),
+    )
 }
 
 /// The declared physical columns must have the connector's types, in order (names

@@ -320,7 +320,11 @@ impl Sequencer<'_> {
         plan: &laaster_sql::plans::CreateSourcePlan,
         options: &[(String, String)],
     ) -> bool {
-        if plan.desc.arity() != plan.physical_arity || !registry_sink(&plan.connector) {
+        // Computed and metadata columns are not the sink's to write.
+        if plan.desc.arity() != plan.physical_arity
+            || !plan.metadata.is_empty()
+            || !registry_sink(&plan.connector)
+        {
             return false;
         }
         let attempt = |options: &[(String, String)]| {

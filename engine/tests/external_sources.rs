@@ -204,6 +204,82 @@ fn bad_connector_options_are_refused_at_create() {
     assert_eq!(err.hint.as_deref(), Some("perhaps you meant 'consumer'"));
 }
 
+#[test]
+fn metadata_columns_are_checked_at_create() {
+    let engine = Engine::start(EngineConfig {
+        workers: 1,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    let kafka = "WITH ('connector' = 'kafka', 'topic' = 't', \
+                 'properties.bootstrap.servers' = '127.0.0.1:1', 'format' = 'json')";
+    let err = session
+        .execute(&format!(
+            "CREATE TABLE t (a INT, p INT METADATA FROM 'parition') {kafka}"
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "unknown metadata key 'parition' for column \"p\" of connector 'kafka'"
+    );
+    assert_eq!(
+        err.hint.as_deref(),
+        Some(
+            "perhaps you meant 'partition'; metadata keys of 'kafka': topic, partition, offset, \
+             timestamp, timestamp-type, headers, key"
+        )
+    );
+    let err = session
+        .execute(&format!(
+            "CREATE TABLE t (a INT, off INT METADATA FROM 'offset') {kafka}"
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "metadata column \"off\" (METADATA FROM 'offset') cannot be of type integer"
+    );
+    assert_eq!(err.hint.as_deref(), Some("declare it as BIGINT"));
+    let err = session
+        .execute(&format!(
+            "CREATE TABLE t (a INT, headers MAP<STRING, BYTES> METADATA) {kafka}"
+        ))
+        .unwrap_err();
+    assert!(err.message.contains("MAP"), "{err:?}");
+    let err = session
+        .execute(
+            "CREATE TABLE t (a INT, k BYTES METADATA FROM 'key') WITH (
+                'connector' = 'redis-streams', 'stream' = 's', 'format' = 'json')",
+        )
+        .unwrap_err();
+    assert!(
+        err.message.contains(
+            "connector 'redis-streams' has no metadata: column \"k\" cannot be METADATA FROM 'key'"
+        ),
+        "{err:?}"
+    );
+    let err = session
+        .execute("CREATE TABLE t (a INT, k BYTES METADATA FROM 'key')")
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("METADATA columns in a table without a connector"),
+        "{err:?}"
+    );
+    // A well-formed declaration is accepted and prints back as written.
+    session
+        .execute(&format!(
+            "CREATE TABLE t (a INT, k BYTES METADATA FROM 'key', off BIGINT METADATA FROM 'offset' VIRTUAL, \
+             headers JSONB METADATA) {kafka}"
+        ))
+        .unwrap();
+    let create = rows(&mut session, "SHOW CREATE TABLE t");
+    assert!(
+        create[0][1].contains("off BIGINT METADATA FROM 'offset' VIRTUAL"),
+        "{create:?}"
+    );
+}
+
 /// Reads a Redis hash as sorted (field, value) pairs.
 fn hash(redis: &mut redis::Connection, key: &str) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = redis::cmd("HGETALL").arg(key).query(redis).unwrap();
@@ -424,28 +500,10 @@ fn two_views_each_read_every_message_of_a_stream() {
         ],
     );
     // One group per view, derived from the configured group.
-    let mut groups: Vec<String> = {
-        let info: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg(&stream)
-            .query(&mut redis)
-            .unwrap();
-        info.into_iter()
-            .filter_map(|fields| {
-                fields.chunks(2).find_map(|pair| match pair {
-                    [
-                        redis::Value::BulkString(name),
-                        redis::Value::BulkString(value),
-                    ] if name.as_slice() == b"name" => {
-                        Some(String::from_utf8_lossy(value).into_owned())
-                    }
-                    _ => None,
-                })
-            })
-            .collect()
-    };
-    groups.sort();
-    assert_eq!(groups, ["app-counts", "app-per_k"]);
+    assert_eq!(
+        redis_groups(&mut redis, &stream),
+        ["app-counts", "app-per_k"]
+    );
     // A message added later reaches both.
     xadd(&mut redis, &stream, &[data("{\"k\": 0, \"v\": 1}")]);
     wait_for(
@@ -454,7 +512,45 @@ fn two_views_each_read_every_message_of_a_stream() {
         &[&["501", &(sum + 1).to_string()]],
     );
     wait_for(&mut session, "SELECT n FROM per_k WHERE k = 0", &[&["101"]]);
+    // Dropping a view destroys its group; the other view's stays and goes on.
+    session.execute("DROP MATERIALIZED VIEW per_k").unwrap();
+    wait_until(
+        "groups after DROP",
+        || redis_groups(&mut redis, &stream),
+        vec!["app-counts".to_string()],
+    );
+    xadd(&mut redis, &stream, &[data("{\"k\": 1, \"v\": 1}")]);
+    wait_for(
+        &mut session,
+        "SELECT n, s FROM counts",
+        &[&["502", &(sum + 2).to_string()]],
+    );
     let _: () = redis::cmd("DEL").arg(&stream).query(&mut redis).unwrap();
+}
+
+/// The consumer groups of a Redis stream, sorted.
+fn redis_groups(redis: &mut redis::Connection, stream: &str) -> Vec<String> {
+    let info: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query(redis)
+        .unwrap();
+    let mut groups: Vec<String> = info
+        .into_iter()
+        .filter_map(|fields| {
+            fields.chunks(2).find_map(|pair| match pair {
+                [
+                    redis::Value::BulkString(name),
+                    redis::Value::BulkString(value),
+                ] if name.as_slice() == b"name" => {
+                    Some(String::from_utf8_lossy(value).into_owned())
+                }
+                _ => None,
+            })
+        })
+        .collect();
+    groups.sort();
+    groups
 }
 
 #[test]
@@ -685,8 +781,8 @@ fn nats_publish(stream: &str, subject: &str, payloads: Vec<String>) {
     });
 }
 
-/// The durable consumers of a JetStream stream, sorted; deletes the stream after.
-fn nats_consumers_then_delete(stream: &str) -> Vec<String> {
+/// The durable consumers of a JetStream stream, sorted.
+fn nats_consumers(stream: &str) -> Vec<String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -702,9 +798,69 @@ fn nats_consumers_then_delete(stream: &str) -> Vec<String> {
             .collect()
             .await;
         names.sort();
-        let _ = js.delete_stream(stream).await;
         names
     })
+}
+
+/// `(delivered and not acknowledged, not yet delivered)` of a durable consumer.
+fn nats_consumer_backlog(stream: &str, consumer: &str) -> (usize, u64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut handle: async_nats::jetstream::consumer::PullConsumer = js
+            .get_stream(stream)
+            .await
+            .unwrap()
+            .get_consumer(consumer)
+            .await
+            .unwrap();
+        let info = handle.info().await.unwrap();
+        (info.num_ack_pending, info.num_pending)
+    })
+}
+
+/// Deletes a JetStream stream when dropped (also when the test fails).
+struct NatsStream(String);
+
+impl Drop for NatsStream {
+    fn drop(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(async {
+                if let Ok(client) = async_nats::connect("nats://127.0.0.1:4222").await {
+                    let _ = async_nats::jetstream::new(client)
+                        .delete_stream(&self.0)
+                        .await;
+                }
+            });
+        }
+    }
+}
+
+/// Polls `read` until it returns `expected` (or fails after 30 s with the last answer).
+fn wait_until<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    mut read: impl FnMut() -> T,
+    expected: T,
+) {
+    let start = Instant::now();
+    loop {
+        let got = read();
+        if got == expected {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: got {got:?}, want {expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -751,8 +907,101 @@ fn two_views_each_read_every_message_of_a_nats_stream() {
         &[&["301", &(sum + 1).to_string()]],
     );
     wait_for(&mut session, "SELECT n FROM per_k WHERE k = 2", &[&["101"]]);
-    assert_eq!(
-        nats_consumers_then_delete(&stream),
-        ["app-per_k", "app-total"]
+    let _delete = NatsStream(stream.clone());
+    assert_eq!(nats_consumers(&stream), ["app-per_k", "app-total"]);
+    // Dropping a view deletes its durable consumer; the other view's stays.
+    session.execute("DROP MATERIALIZED VIEW per_k").unwrap();
+    wait_until(
+        "consumers after DROP",
+        || nats_consumers(&stream),
+        vec!["app-total".to_string()],
     );
+    session.execute("DROP MATERIALIZED VIEW total").unwrap();
+    wait_until(
+        "consumers after DROP",
+        || nats_consumers(&stream),
+        Vec::new(),
+    );
+}
+
+/// Publishes `count` messages `{"id": i}` to a JetStream stream (created with `subject`),
+/// waiting for the acknowledgements a thousand at a time.
+fn nats_publish_ids(stream: &str, subject: &str, count: i64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: stream.to_string(),
+            subjects: vec![subject.to_string()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let mut acks = Vec::new();
+        for id in 0..count {
+            acks.push(
+                js.publish(subject.to_string(), format!("{{\"id\": {id}}}").into())
+                    .await
+                    .unwrap(),
+            );
+            if acks.len() == 1000 || id == count - 1 {
+                for ack in futures::future::join_all(acks.drain(..).map(|a| a.into_future())).await
+                {
+                    ack.unwrap();
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn nats_stream_read_by_two_workers_delivers_every_message_once() {
+    const COUNT: i64 = 20_000;
+    let stream = unique("once").replace('-', "_").to_uppercase();
+    let subject = format!("{}.in", stream.to_lowercase());
+    let _delete = NatsStream(stream.clone());
+    nats_publish_ids(&stream, &subject, COUNT);
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE events (id BIGINT) WITH (
+                'connector' = 'nats-jetstream', 'stream' = '{stream}', 'subject' = '{subject}',
+                'consumer' = 'app', 'format' = 'json');
+             CREATE MATERIALIZED VIEW seen AS
+                SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(id) AS s FROM events;
+             CREATE MATERIALIZED VIEW repeated AS
+                SELECT id, count(*) AS n FROM events GROUP BY id HAVING count(*) > 1;"
+        ))
+        .unwrap();
+    let count = COUNT.to_string();
+    let sum = (0..COUNT).sum::<i64>().to_string();
+    wait_for(
+        &mut session,
+        "SELECT n, ids, s FROM seen",
+        &[&[&count, &count, &sum]],
+    );
+    // Every message is acknowledged: JetStream has nothing left to deliver or redeliver,
+    // so the counts are final.
+    for consumer in ["app-seen", "app-repeated"] {
+        wait_until(
+            "the consumer's backlog",
+            || nats_consumer_backlog(&stream, consumer),
+            (0, 0),
+        );
+    }
+    assert_eq!(
+        rows(&mut session, "SELECT n, ids, s FROM seen"),
+        [[count.clone(), count.clone(), sum.clone()]]
+    );
+    assert!(rows(&mut session, "SELECT id, n FROM repeated").is_empty());
+    assert_eq!(source_errors(&mut session, "events"), "0");
 }

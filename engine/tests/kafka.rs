@@ -196,6 +196,235 @@ fn kafka_topic_feeds_a_live_tally_and_commits_its_offsets() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Dropping the view closes its consumers and deletes its group: no offsets remain.
+    session.execute("DROP MATERIALIZED VIEW tally").unwrap();
+    let start = Instant::now();
+    loop {
+        let committed = committed(servers, "e2e-tally", "votes", 4);
+        if committed == [-1, -1, -1, -1] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "group e2e-tally still has offsets {committed:?} after DROP"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends one record with a key, headers and a timestamp to a partition, and waits for it.
+fn produce_record(
+    producer: &BaseProducer,
+    topic: &str,
+    partition: i32,
+    (key, payload): (Option<&[u8]>, Option<&str>),
+    headers: &[(&str, Option<&[u8]>)],
+    timestamp: i64,
+) {
+    use laaster_connectors::kafka::rdkafka::message::{Header, OwnedHeaders};
+    let mut owned = OwnedHeaders::new();
+    for (name, value) in headers {
+        owned = owned.insert(Header {
+            key: name,
+            value: *value,
+        });
+    }
+    let mut record: BaseRecord<'_, [u8], str> = BaseRecord::to(topic)
+        .partition(partition)
+        .timestamp(timestamp)
+        .headers(owned);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    if let Some(payload) = payload {
+        record = record.payload(payload);
+    }
+    producer.send(record).map_err(|(e, _)| e).unwrap();
+    // One record per batch: tansu reads from batch boundaries only (see the connector).
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+#[test]
+fn kafka_keys_headers_and_envelope_are_metadata_columns() {
+    let broker = Broker::start();
+    let servers = &broker.servers;
+    create_topic(servers, "clicks", 2).unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers.as_str())
+        .create()
+        .unwrap();
+    // (partition, key, url, headers, timestamp ms)
+    let base = 1_700_000_000_000_i64;
+    let records: [(i32, Option<&[u8]>, &str, Vec<(&str, Option<&[u8]>)>, i64); 4] = [
+        (
+            0,
+            Some(b"k1"),
+            "/a",
+            vec![("trace", Some(b"t-1")), ("n", Some(b"1"))],
+            base + 123,
+        ),
+        (1, Some(b"\x00\xff"), "/b", vec![], base + 456),
+        (0, None, "/c", vec![("empty", None)], base + 789),
+        (
+            1,
+            Some(b"k4"),
+            "/d",
+            vec![("trace", Some(b"t-4"))],
+            base + 1_000,
+        ),
+    ];
+    for (partition, key, url, headers, timestamp) in &records {
+        let payload = format!("{{\"url\": \"{url}\"}}");
+        produce_record(
+            &producer,
+            "clicks",
+            *partition,
+            (*key, Some(&payload)),
+            headers,
+            *timestamp,
+        );
+    }
+    let engine = Engine::start(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE clicks (
+                url STRING,
+                k BYTES METADATA FROM 'key',
+                part INT METADATA FROM 'partition' VIRTUAL,
+                off BIGINT METADATA FROM 'offset' VIRTUAL,
+                ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
+                ts_type STRING METADATA FROM 'timestamp-type',
+                topic STRING METADATA VIRTUAL,
+                headers JSONB METADATA
+             ) WITH ('connector' = 'kafka', 'topic' = 'clicks',
+                'properties.bootstrap.servers' = '{servers}',
+                'scan.startup.mode' = 'earliest-offset', 'format' = 'json')"
+        ))
+        .unwrap();
+    session
+        .execute(
+            "CREATE MATERIALIZED VIEW seen AS SELECT url, k, part, off, ts, ts_type, topic, headers FROM clicks",
+        )
+        .unwrap();
+    // The expected rows, written out from the records produced above.
+    wait_for(
+        &mut session,
+        "SELECT url, k, part, off, ts, ts_type, topic, headers, headers->>'trace' FROM seen ORDER BY url",
+        &[
+            &[
+                "/a",
+                "\\x6b31",
+                "0",
+                "0",
+                "2023-11-14 22:13:20.123+00",
+                "CreateTime",
+                "clicks",
+                r#"{"n": "1", "trace": "t-1"}"#,
+                "t-1",
+            ],
+            &[
+                "/b",
+                "\\x00ff",
+                "1",
+                "0",
+                "2023-11-14 22:13:20.456+00",
+                "CreateTime",
+                "clicks",
+                "{}",
+                "NULL",
+            ],
+            &[
+                "/c",
+                "NULL",
+                "0",
+                "1",
+                "2023-11-14 22:13:20.789+00",
+                "CreateTime",
+                "clicks",
+                r#"{"empty": null}"#,
+                "NULL",
+            ],
+            &[
+                "/d",
+                "\\x6b34",
+                "1",
+                "1",
+                "2023-11-14 22:13:21+00",
+                "CreateTime",
+                "clicks",
+                r#"{"trace": "t-4"}"#,
+                "t-4",
+            ],
+        ],
+    );
+    // A header value that is not UTF-8 cannot be a JSONB string: the message is a bad
+    // message (counted), the others go on.
+    produce_record(
+        &producer,
+        "clicks",
+        0,
+        (Some(b"k5"), Some("{\"url\": \"/e\"}")),
+        &[("bin", Some(&[0xff, 0xfe]))],
+        base + 2_000,
+    );
+    produce_record(
+        &producer,
+        "clicks",
+        1,
+        (Some(b"k6"), Some("{\"url\": \"/f\"}")),
+        &[],
+        base + 3_000,
+    );
+    wait_for(
+        &mut session,
+        "SELECT url, off FROM seen WHERE url > '/d' ORDER BY url",
+        &[&["/f", "2"]],
+    );
+    assert_eq!(source_errors(&mut session, "clicks"), "1");
+}
+
+#[test]
+fn an_upsert_source_keyed_by_the_message_key_column() {
+    let broker = Broker::start();
+    let servers = &broker.servers;
+    create_topic(servers, "latest", 1).unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers.as_str())
+        .create()
+        .unwrap();
+    let sends: [(&[u8], Option<&str>); 5] = [
+        (b"a", Some("{\"v\": 1}")),
+        (b"b", Some("{\"v\": 2}")),
+        (b"a", Some("{\"v\": 3}")),
+        (b"c", Some("{\"v\": 4}")),
+        (b"b", None),
+    ];
+    for (i, (key, value)) in sends.iter().enumerate() {
+        produce_record(&producer, "latest", 0, (Some(key), *value), &[], i as i64);
+    }
+    let engine = Engine::start(EngineConfig::default()).unwrap();
+    let mut session = engine.session();
+    session
+        .execute(&format!(
+            "CREATE TABLE latest (k STRING METADATA FROM 'key', v BIGINT,
+                PRIMARY KEY (k) NOT ENFORCED
+             ) WITH ('connector' = 'kafka', 'topic' = 'latest',
+                'properties.bootstrap.servers' = '{servers}', 'scan.mode' = 'upsert',
+                'scan.startup.mode' = 'earliest-offset', 'format' = 'json');
+             CREATE MATERIALIZED VIEW current AS SELECT k, v FROM latest"
+        ))
+        .unwrap();
+    // a was replaced, b deleted by its tombstone, c inserted.
+    wait_for(
+        &mut session,
+        "SELECT k, v FROM current ORDER BY k",
+        &[&["a", "3"], &["c", "4"]],
+    );
 }
 
 #[test]

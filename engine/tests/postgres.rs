@@ -186,10 +186,31 @@ fn postgres_cdc_source_feeds_a_materialized_view() {
         "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '{slot}%'"
     ));
     assert_eq!(slots, [["2"]], "one slot per reading view");
+    // Dropping a view drops its slot (a slot left behind would hold WAL forever).
+    let our_slots = || {
+        pg(&format!(
+            "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE '{slot}%' ORDER BY 1"
+        ))
+    };
     session.execute("DROP MATERIALIZED VIEW big").unwrap();
+    let per_customer_slot = format!("{slot}_per_customer");
+    wait_until("slots after DROP", our_slots, &[&[&per_customer_slot]]);
+    // The other view still follows the table.
+    pg(&format!("INSERT INTO {table} VALUES (7, 'dee', 1)"));
+    wait_until(
+        "after a DROP",
+        || rows(&mut session, query),
+        &[
+            &["ann", "1", "5"],
+            &["bob", "3", "23"],
+            &["cy", "1", "100"],
+            &["dee", "1", "1"],
+        ],
+    );
     session
         .execute("DROP MATERIALIZED VIEW per_customer")
         .unwrap();
+    wait_until("slots after DROP", our_slots, &[]);
     session.execute("DROP TABLE orders").unwrap();
 }
 

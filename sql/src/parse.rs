@@ -26,7 +26,7 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer, TokenizerError};
 
-pub use dialect::{LaasterDialect, PARTITION_BY, parse_watermark};
+pub use dialect::{LaasterDialect, PARTITION_BY, parse_metadata, parse_watermark};
 
 use crate::catalog::ItemKind;
 use crate::error::PlanError;

@@ -165,6 +165,10 @@ pub struct CreateSourcePlan {
     /// The declared `PRIMARY KEY (...) NOT ENFORCED` (physical column indexes): the key of
     /// an upsert source (`'scan.mode' = 'upsert'`), or of the table used as an upsert sink.
     pub primary_key: Option<Vec<usize>>,
+    /// Metadata columns (`name TYPE METADATA [FROM 'key']`): physical column index and
+    /// metadata key as written (the column's name when `FROM` is omitted). The engine
+    /// checks the keys against the connector.
+    pub metadata: Vec<(usize, String)>,
     pub if_not_exists: bool,
     pub create_sql: String,
 }

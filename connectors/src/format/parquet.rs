@@ -533,6 +533,7 @@ impl SourceReader for ParquetReader {
                         position: position(&open.path, row),
                         key: None,
                         payload: encode_row(&row_value),
+                        metadata: Default::default(),
                     },
                     Err(e) => error_message(
                         &open.path,
@@ -596,6 +597,7 @@ fn error_message(path: &Path, row: u64, message: &str) -> Message {
         position: position(path, row),
         key: None,
         payload,
+        metadata: Default::default(),
     }
 }
 

@@ -13,7 +13,11 @@ use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::{METADATA_TIMEOUT, StartupMode, kafka_error};
-use crate::api::{ConnectorError, Message, Poll, Position, SourceReader};
+use crate::api::{ConnectorError, Message, MessageMetadata, Poll, Position, SourceReader};
+
+/// The source's default `fetch.wait.max.ms`: how long the broker may hold a fetch
+/// waiting for data.
+pub const FETCH_WAIT_MAX_MS: &str = "10";
 
 /// The options of a Kafka source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +61,8 @@ pub struct KafkaRecord {
     pub offset: i64,
     /// Milliseconds since the epoch (create or log-append time), when the broker gave one.
     pub timestamp: Option<i64>,
+    /// `CreateTime`, `LogAppendTime` or `NoTimestampType` (Flink's `timestamp-type`).
+    pub timestamp_type: &'static str,
     pub key: Option<Vec<u8>>,
     /// `None` for a tombstone.
     pub payload: Option<Vec<u8>>,
@@ -69,6 +75,11 @@ impl KafkaRecord {
             partition: message.partition(),
             offset: message.offset(),
             timestamp: message.timestamp().to_millis(),
+            timestamp_type: match message.timestamp() {
+                rdkafka::Timestamp::NotAvailable => "NoTimestampType",
+                rdkafka::Timestamp::CreateTime(_) => "CreateTime",
+                rdkafka::Timestamp::LogAppendTime(_) => "LogAppendTime",
+            },
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().map(<[u8]>::to_vec),
             headers: message
@@ -87,6 +98,8 @@ impl KafkaRecord {
 /// Reads one split's partitions of a topic. See the module docs.
 pub struct KafkaReader {
     topic: String,
+    /// The topic, shared by the messages' metadata.
+    topic_name: std::sync::Arc<str>,
     bootstrap_servers: String,
     consumer: BaseConsumer<CommitErrors>,
     partitions: Vec<i32>,
@@ -110,9 +123,13 @@ impl KafkaReader {
     ) -> Result<KafkaReader, ConnectorError> {
         let servers = &options.bootstrap_servers;
         let mut config = ClientConfig::new();
+        // Defaults for a low-latency engine (a 'properties.*' option overrides them):
+        // librdkafka's 500 ms fetch wait made a quiet partition's next message wait up to
+        // half a second in the broker.
         config
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
         for (name, value) in &options.properties {
             config.set(name, value);
         }
@@ -161,6 +178,7 @@ impl KafkaReader {
         })?;
         Ok(KafkaReader {
             topic: options.topic.clone(),
+            topic_name: options.topic.as_str().into(),
             bootstrap_servers: servers.clone(),
             consumer,
             partitions,
@@ -296,6 +314,14 @@ impl SourceReader for KafkaReader {
             },
             key: record.key,
             payload: record.payload.unwrap_or_default(),
+            metadata: MessageMetadata {
+                topic: Some(std::sync::Arc::clone(&self.topic_name)),
+                partition: Some(record.partition),
+                offset: Some(record.offset),
+                timestamp: record.timestamp,
+                timestamp_type: Some(record.timestamp_type),
+                headers: record.headers,
+            },
         }));
         Ok(polled)
     }

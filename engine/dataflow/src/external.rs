@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use laaster_connectors::api::{DEAD_LETTER_BYTES, Message, OnError, Poll, SourceReader};
 use laaster_connectors::format::{Decoder, FormatError};
+use laaster_connectors::metadata::MetadataColumn;
 use laaster_connectors::registry::SourceDef;
 use laaster_repr::{Datum, Row};
 
@@ -85,7 +86,10 @@ pub struct ExternalReader {
     /// Upsert sources: decodes a message key (a JSON object of key fields, or the one
     /// key column's value) into a row with the key columns set.
     key_decoder: Option<Box<dyn Decoder>>,
+    /// The physical columns (value columns and metadata columns).
     columns: laaster_repr::RelationDesc,
+    /// The metadata columns, by physical index; the decoders produce the other columns.
+    metadata: Vec<MetadataColumn>,
     /// Decoded updates not yet handed out.
     items: VecDeque<Item>,
     /// Whether to keep dead-letter rows (only the reader feeding `<source>_errors`).
@@ -169,17 +173,28 @@ fn consumer_name(consumer: &str) -> String {
 }
 
 impl ExternalReader {
+    /// A reader of split `split` of `splits`; `columns` are the physical columns and the
+    /// metadata columns among them (the format decodes the others).
     pub fn new(
         def: Arc<SourceDef>,
         source: String,
-        columns: &laaster_repr::RelationDesc,
+        (columns, metadata): (&laaster_repr::RelationDesc, &[MetadataColumn]),
         changes: SourceChanges,
         split: usize,
         splits: usize,
     ) -> Self {
-        let decoder = def.format.decoder(columns);
+        let values = laaster_repr::RelationDesc::new(
+            columns
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| !metadata.iter().any(|m| m.index == *index))
+                .map(|(_, column)| column.clone())
+                .collect(),
+        );
+        let decoder = def.format.decoder(&values);
         let key_decoder = matches!(changes, SourceChanges::Upsert { .. })
-            .then(|| laaster_connectors::format::Format::Json(Default::default()).decoder(columns));
+            .then(|| laaster_connectors::format::Format::Json(Default::default()).decoder(&values));
         ExternalReader {
             polled: false,
             def,
@@ -192,6 +207,7 @@ impl ExternalReader {
             decoder,
             key_decoder,
             columns: columns.clone(),
+            metadata: metadata.to_vec(),
             items: VecDeque::new(),
             keep_dead_letters: false,
             dead_letters: Vec::new(),
@@ -203,6 +219,31 @@ impl ExternalReader {
             to_commit: None,
             messages: Vec::new(),
             scratch: Vec::new(),
+        }
+    }
+
+    /// The consumer is gone for good (its view, subscription or source was dropped):
+    /// closes the connector's reader and has the connector delete what it keeps for the
+    /// consumer (a consumer group, a durable consumer, a replication slot; see
+    /// `SourceConfig::release`). A failure is logged: there is no one left to tell.
+    pub fn release(&mut self) {
+        if let Some(mut reader) = self.reader.take() {
+            reader.close();
+        }
+        let Some(consumer) = self.consumer.as_deref() else {
+            return;
+        };
+        match self.def.config.release(consumer, self.split, self.splits) {
+            Ok(()) => {
+                tracing::debug!(source = %self.source, consumer, split = self.split, "released the consumer")
+            }
+            Err(e) => tracing::warn!(
+                source = %self.source,
+                consumer,
+                split = self.split,
+                "cannot release the consumer: {e}{}",
+                e.hint.as_deref().map(|h| format!(" (hint: {h})")).unwrap_or_default()
+            ),
         }
     }
 
@@ -335,6 +376,7 @@ impl ExternalReader {
             );
         if !no_value {
             self.decoder.decode(&message.payload, &mut self.scratch)?;
+            self.add_metadata(message)?;
         }
         match &self.changes {
             SourceChanges::Append => {
@@ -377,8 +419,44 @@ impl ExternalReader {
         Ok(())
     }
 
+    /// Puts the metadata columns' values into the decoded rows in `scratch`, at their
+    /// positions among the physical columns.
+    fn add_metadata(&mut self, message: &Message) -> Result<(), FormatError> {
+        if self.metadata.is_empty() {
+            return Ok(());
+        }
+        let values = self
+            .metadata
+            .iter()
+            .map(|column| column.value(message))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (row, _) in &mut self.scratch {
+            *row = with_metadata(row, &self.metadata, &values);
+        }
+        Ok(())
+    }
+
     /// The key of a message without a value (a deletion), from the message's key.
     fn decode_key(&mut self, message: &Message, key: &[usize]) -> Result<Row, FormatError> {
+        if key
+            .iter()
+            .all(|column| self.metadata.iter().any(|m| m.index == *column))
+        {
+            // The key is metadata (`k BYTES METADATA FROM 'key'`): nothing to decode.
+            let values = self
+                .metadata
+                .iter()
+                .map(|column| column.value(message))
+                .collect::<Result<Vec<_>, _>>()?;
+            let nulls = Row::new(vec![
+                Datum::Null;
+                self.columns.arity() - self.metadata.len()
+            ]);
+            return Ok(key_only(
+                &with_metadata(&nulls, &self.metadata, &values),
+                key,
+            ));
+        }
         let Some(bytes) = message.key.as_deref() else {
             return Err(FormatError::new(
                 "the message has no value and no key: an upsert source cannot tell which key it deletes",
@@ -411,7 +489,14 @@ impl ExternalReader {
             }
         }
         match out.pop() {
-            Some((row, _)) => Ok(key_only(&row, key)),
+            Some((row, _)) => {
+                let values = self
+                    .metadata
+                    .iter()
+                    .map(|column| column.value(message))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(key_only(&with_metadata(&row, &self.metadata, &values), key))
+            }
             None => Err(FormatError::new("the message key is empty").at("key")),
         }
     }
@@ -434,6 +519,16 @@ impl ExternalReader {
     }
 }
 
+impl Drop for ExternalReader {
+    /// Closes the connector's reader (at shutdown, or when the consumer is dropped and
+    /// [`ExternalReader::release`] did not already).
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.as_mut() {
+            reader.close();
+        }
+    }
+}
+
 /// `text` as a JSON string literal.
 fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -448,6 +543,21 @@ fn json_string(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The physical row of decoded value columns `row` and metadata `values` (one per
+/// column of `metadata`, which is ordered by position).
+fn with_metadata(row: &Row, metadata: &[MetadataColumn], values: &[Datum]) -> Row {
+    let mut decoded = row.iter();
+    let arity = row.len() + metadata.len();
+    (0..arity)
+        .map(
+            |index| match metadata.iter().position(|m| m.index == index) {
+                Some(m) => values[m].clone(),
+                None => decoded.next().cloned().unwrap_or(Datum::Null),
+            },
+        )
+        .collect()
 }
 
 /// `row` with only the `key` columns kept (the others NULL).

@@ -19,8 +19,10 @@ pub enum SourceConnector {
         def: std::sync::Arc<laaster_connectors::registry::SourceDef>,
         /// The source's name (for dead-letter rows and logs).
         name: String,
-        /// The physical columns the format decodes.
+        /// The physical columns: the format decodes them all but the metadata columns.
         columns: laaster_repr::RelationDesc,
+        /// Physical columns read from the message's envelope (`METADATA FROM 'key'`).
+        metadata: Vec<laaster_connectors::metadata::MetadataColumn>,
         /// Whether messages are rows, changes, or upserts by key.
         changes: crate::external::SourceChanges,
     },
@@ -241,11 +243,12 @@ impl SourceReader {
                 def,
                 name,
                 columns,
+                metadata,
                 changes,
             } => Generator::External(Box::new(crate::external::ExternalReader::new(
                 std::sync::Arc::clone(def),
                 name.clone(),
-                columns,
+                (columns, metadata),
                 changes.clone(),
                 worker,
                 workers,
@@ -295,6 +298,14 @@ impl SourceReader {
     pub fn set_consumer(&mut self, consumer: &str, keep_dead_letters: bool) {
         if let Generator::External(reader) = &mut self.generator {
             reader.set_consumer(consumer, keep_dead_letters);
+        }
+    }
+
+    /// The reader's consumer is dropped for good: an external reader closes and releases
+    /// what the connector keeps for it (see [`crate::external::ExternalReader::release`]).
+    pub fn release(&mut self) {
+        if let Generator::External(reader) = &mut self.generator {
+            reader.release();
         }
     }
 

@@ -206,6 +206,9 @@ struct WorkerState {
     source_specs: BTreeMap<GlobalId, Arc<SourceSpec>>,
     /// This worker's readers still producing.
     readers: Vec<StreamReader>,
+    /// Readers that finished (a bounded input, `'on-error' = 'fail'`), kept until their
+    /// consumer is dropped so its external resources are released then.
+    finished: Vec<StreamReader>,
     input_time: Timestamp,
     responses: Sender<Response>,
     /// Sink dataflows (`INSERT INTO sink SELECT`) by id, with their dataflow index.
@@ -222,6 +225,7 @@ pub fn run_worker(worker: &mut Worker, commands: Receiver<Command>, responses: S
         subscribes: BTreeMap::new(),
         source_specs: BTreeMap::new(),
         readers: Vec::new(),
+        finished: Vec::new(),
         input_time: 0,
         responses,
         sinks: BTreeMap::new(),
@@ -404,8 +408,7 @@ impl WorkerState {
                 snapshot,
             } => self.install_subscribe(worker, subscribe_id, &plan, as_of, snapshot),
             Command::CancelSubscribe { subscribe_id } => {
-                self.readers
-                    .retain(|r| r.consumer != SourceConsumer::Subscribe(subscribe_id));
+                self.release_readers(|r| r.consumer == SourceConsumer::Subscribe(subscribe_id));
                 if let Some(subscribe) = self.subscribes.remove(&subscribe_id) {
                     worker.drop_dataflow(subscribe.dataflow);
                 }
@@ -413,10 +416,10 @@ impl WorkerState {
             Command::Drop { id } => {
                 self.inputs.remove(&id);
                 self.source_specs.remove(&id);
-                self.readers.retain(|r| {
-                    r.source != id
-                        && r.consumer != SourceConsumer::View(id)
-                        && r.consumer != SourceConsumer::Table(id)
+                self.release_readers(|r| {
+                    r.source == id
+                        || r.consumer == SourceConsumer::View(id)
+                        || r.consumer == SourceConsumer::Table(id)
                 });
                 if let Some(collection) = self.collections.remove(&id)
                     && let Some(dataflow) = collection.dataflow
@@ -648,8 +651,28 @@ impl WorkerState {
                 stream.done = true;
             }
         }
-        self.readers.retain(|r| !r.done);
+        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.readers)
+            .into_iter()
+            .partition(|r| r.done);
+        self.readers = running;
+        self.finished.extend(done);
         produced
+    }
+
+    /// Removes the readers (running or finished) that `dropped` selects: their consumer
+    /// is dropped for good, so each releases what its connector keeps for it (a consumer
+    /// group, a durable consumer, a replication slot). Only here, not at shutdown: a
+    /// restarted engine resumes from those.
+    fn release_readers(&mut self, dropped: impl Fn(&StreamReader) -> bool) {
+        for readers in [&mut self.readers, &mut self.finished] {
+            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(readers)
+                .into_iter()
+                .partition(|r| dropped(r));
+            *readers = kept;
+            for mut reader in gone {
+                reader.reader.release();
+            }
+        }
     }
 
     /// Handles to the arrangements `plan` reads.
@@ -783,10 +806,9 @@ impl WorkerState {
                             .map(|(row, count)| (row.unpack(), count))
                             .collect()
                     }
-                    Some(limit) => first_rows(
-                        read_at(&mut peek.oks, peek.timestamp, usize::MAX),
-                        limit,
-                    ),
+                    Some(limit) => {
+                        first_rows(read_at(&mut peek.oks, peek.timestamp, usize::MAX), limit)
+                    }
                 }),
             };
             let _ = self.responses.send(Response::Peek {

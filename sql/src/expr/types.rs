@@ -30,7 +30,8 @@ pub(crate) fn type_from_ast(data_type: &DataType) -> Result<ScalarType, PlanErro
             max_length: char_length(length)?,
         },
         DataType::Char(_) | DataType::Character(_) => ScalarType::Text,
-        DataType::Bytea => ScalarType::Bytea,
+        // Flink's `BYTES`.
+        DataType::Bytea | DataType::Bytes(None) => ScalarType::Bytea,
         DataType::Date => ScalarType::Date,
         DataType::Time(_, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => {
             ScalarType::Time
@@ -73,7 +74,8 @@ fn custom_type(
 ) -> Result<ScalarType, PlanError> {
     let name = name.to_string().to_lowercase();
     Ok(match name.as_str() {
-        "timestamptz" => ScalarType::TimestampTz,
+        // Flink's `TIMESTAMP_LTZ(p)`: an instant, as TIMESTAMPTZ (microseconds).
+        "timestamptz" | "timestamp_ltz" => ScalarType::TimestampTz,
         "float" | "float8" => ScalarType::Float64,
         "int2" => ScalarType::Int16,
         "int4" => ScalarType::Int32,

@@ -16,6 +16,9 @@
 //! Flink's source DDL and window table functions:
 //! - computed columns `name AS expr` (no type): [`ColumnOption::Generated`] without the
 //!   `GENERATED ALWAYS` keywords (printed `name AS (expr)`);
+//! - metadata columns `name TYPE METADATA [FROM 'key'] [VIRTUAL]`: the option as
+//!   [`ColumnOption::DialectSpecific`] tokens (printed as written); [`parse_metadata`]
+//!   reads it;
 //! - `WATERMARK FOR column AS expr` among the table elements: a pseudo-column named
 //!   `WATERMARK` without a type holding the clause's tokens as
 //!   [`ColumnOption::DialectSpecific`] (printed as written); [`parse_watermark`] reads it;
@@ -140,6 +143,9 @@ impl Dialect for LaasterDialect {
         &self,
         parser: &mut Parser,
     ) -> Result<Option<Result<Option<ColumnOption>, ParserError>>, ParserError> {
+        if parser.peek_keyword(Keyword::METADATA) {
+            return Ok(Some(parse_metadata_tokens(parser).map(Some)));
+        }
         if !at_untyped_column(parser) {
             return Ok(None);
         }
@@ -169,6 +175,12 @@ impl Dialect for LaasterDialect {
     fn parse_data_type(&self, parser: &mut Parser) -> Option<Result<DataType, ParserError>> {
         if at_untyped_column(parser) && (parser.peek_keyword(Keyword::AS) || at_watermark(parser)) {
             return Some(Ok(DataType::Unspecified));
+        }
+        if starts_map_type(parser) {
+            return Some(parser.expected_ref(
+                "a type other than MAP (Laaster has no map type: declare a JSONB column, e.g. Kafka headers as `headers JSONB METADATA`)",
+                parser.peek_token_ref(),
+            ));
         }
         if !starts_nested_type(parser) {
             return None;
@@ -364,6 +376,56 @@ pub fn parse_watermark(column: &ColumnDef) -> Option<Result<(Ident, Expr), Parse
         Ok((column, expr))
     })();
     Some(parsed)
+}
+
+/// `METADATA [FROM 'key'] [VIRTUAL]` after a column's type (Flink's metadata columns),
+/// kept as the tokens of its canonical text; [`parse_metadata`] reads them back.
+fn parse_metadata_tokens(parser: &mut Parser) -> Result<ColumnOption, ParserError> {
+    parser.expect_keyword(Keyword::METADATA)?;
+    let mut tokens = vec![Token::make_keyword("METADATA")];
+    if parser.parse_keyword(Keyword::FROM) {
+        let key = parser.parse_literal_string()?;
+        tokens.push(Token::make_keyword("FROM"));
+        tokens.push(Token::SingleQuotedString(key));
+    }
+    if parser.parse_keyword(Keyword::VIRTUAL) {
+        tokens.push(Token::make_keyword("VIRTUAL"));
+    }
+    Ok(ColumnOption::DialectSpecific(tokens))
+}
+
+/// A column's `METADATA [FROM 'key'] [VIRTUAL]` option as [`LaasterDialect`] parses it:
+/// the metadata key (`None` when `FROM` is omitted: the column's name is the key) and
+/// whether it is `VIRTUAL`. `None` when the option is not a metadata option.
+pub fn parse_metadata(option: &ColumnOption) -> Option<(Option<String>, bool)> {
+    let ColumnOption::DialectSpecific(tokens) = option else {
+        return None;
+    };
+    let is_word =
+        |token: &Token, keyword: Keyword| matches!(token, Token::Word(w) if w.keyword == keyword);
+    let (first, rest) = tokens.split_first()?;
+    if !is_word(first, Keyword::METADATA) {
+        return None;
+    }
+    match rest {
+        [] => Some((None, false)),
+        [v] if is_word(v, Keyword::VIRTUAL) => Some((None, true)),
+        [f, Token::SingleQuotedString(key)] if is_word(f, Keyword::FROM) => {
+            Some((Some(key.clone()), false))
+        }
+        [f, Token::SingleQuotedString(key), v]
+            if is_word(f, Keyword::FROM) && is_word(v, Keyword::VIRTUAL) =>
+        {
+            Some((Some(key.clone()), true))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the next tokens are Flink's `MAP <` (a type Laaster does not have).
+fn starts_map_type(parser: &Parser) -> bool {
+    matches!(&parser.peek_token_ref().token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("MAP"))
+        && parser.peek_nth_token_ref(1).token == Token::Lt
 }
 
 /// Whether the next tokens start a type this dialect parses itself: `ROW (`, `ROW <`,

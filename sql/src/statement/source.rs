@@ -1,7 +1,10 @@
 //! Source tables: Flink's DDL `CREATE TABLE name (physical columns, computed AS expr,
 //! WATERMARK FOR ts AS expr) WITH ('connector' = '...', ...)`.
 //!
-//! The connector produces the physical columns; computed columns follow them (whatever
+//! The connector produces the physical columns (a metadata column, `name TYPE METADATA
+//! [FROM 'key'] [VIRTUAL]`, is a physical column the connector fills from the message's
+//! envelope rather than its value; see `laaster_connectors::metadata`); computed columns
+//! follow them (whatever
 //! order they were declared in), each an expression over the physical row; the watermark
 //! is an expression over the full row. See [`CreateSourcePlan`].
 
@@ -15,7 +18,7 @@ use super::{error, unsupported};
 use crate::catalog::Catalog;
 use crate::error::PlanError;
 use crate::expr::{plan_scalar_over, scalar_type_from_ast};
-use crate::parse::{normalize_ident, parse_watermark};
+use crate::parse::{normalize_ident, parse_metadata, parse_watermark};
 use crate::plans::{CreateSourcePlan, PlanContext, StatementPlan};
 
 /// One element of a source table's column list.
@@ -48,10 +51,35 @@ fn classify(column: &ast::ColumnDef) -> Result<Element<'_>, PlanError> {
     Ok(Element::Physical(column))
 }
 
-/// A plain table (no WITH options) may not have computed columns or a watermark.
+/// A column's `METADATA [FROM 'key'] [VIRTUAL]` option: the key (the column's name when
+/// `FROM` is omitted), or `None` for an ordinary column. More than one is an error.
+fn metadata_key(column: &ast::ColumnDef) -> Result<Option<String>, PlanError> {
+    let mut found = None;
+    for option in &column.options {
+        if let Some((key, _virtual)) = parse_metadata(&option.option) {
+            let key = key.unwrap_or_else(|| normalize_ident(&column.name));
+            if found.replace(key).is_some() {
+                return Err(error(
+                    "42601",
+                    format!(
+                        "multiple METADATA clauses for column \"{}\"",
+                        normalize_ident(&column.name)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A plain table (no WITH options) may not have computed columns, metadata columns or a
+/// watermark.
 pub(super) fn reject_source_elements(create: &ast::CreateTable) -> Result<(), PlanError> {
     for column in &create.columns {
         let feature = match classify(column)? {
+            Element::Physical(column) if metadata_key(column)?.is_some() => {
+                "METADATA columns in a table without a connector"
+            }
             Element::Physical(_) => continue,
             Element::Computed(..) => "computed columns in a table without a connector",
             Element::Watermark(..) => "WATERMARK in a table without a connector",
@@ -115,10 +143,20 @@ pub(super) fn plan_create_source(
     // A PRIMARY KEY (Flink: `PRIMARY KEY (k) NOT ENFORCED`) names the key of an upsert
     // source or sink; it is not enforced.
     let mut primary_key = None;
+    let mut metadata = Vec::new();
     let mut columns = Vec::with_capacity(all_names.len());
     for (column, column_name) in physical.iter().zip(&physical_names) {
         let scalar = scalar_type_from_ast(&column.data_type)?;
-        let declared = column_options(&name, column_name, &column.options)?;
+        if let Some(key) = metadata_key(column)? {
+            metadata.push((columns.len(), key));
+        }
+        let options: Vec<ast::ColumnOptionDef> = column
+            .options
+            .iter()
+            .filter(|option| parse_metadata(&option.option).is_none())
+            .cloned()
+            .collect();
+        let declared = column_options(&name, column_name, &options)?;
         if declared.default.is_some() {
             return Err(unsupported("DEFAULT on a source table column"));
         }
@@ -164,6 +202,18 @@ pub(super) fn plan_create_source(
     };
 
     if super::sink::is_sink_connector(&connector) {
+        if let Some((index, key)) = metadata.first() {
+            return Err(PlanError::Response(
+                ErrorResponse::new(
+                    "0A000",
+                    format!(
+                        "sink table \"{name}\" cannot have the metadata column \"{}\" (METADATA FROM '{key}')",
+                        physical_names[*index]
+                    ),
+                )
+                .with_hint("Metadata columns are read from source messages; declare an ordinary column."),
+            ));
+        }
         return super::sink::plan_create_sink(super::sink::SinkTable {
             name,
             desc,
@@ -185,6 +235,7 @@ pub(super) fn plan_create_source(
         connector,
         options,
         primary_key,
+        metadata,
         if_not_exists: create.if_not_exists,
         create_sql: create_sql.to_string(),
     }))
