@@ -52,7 +52,7 @@ pub fn explain_query(
         }
         ExplainStage::Dataflow => {
             let plan = crate::lower::lower(&crate::optimize::optimize(planned.plan)?)?;
-            let plan = crate::window_aggregate::choose_window_aggregates(plan, catalog);
+            let plan = crate::window_aggregate::choose_event_time_operators(plan, catalog);
             write_dataflow(&mut out, &plan, depth, catalog)
         }
     }
@@ -198,6 +198,44 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
             global,
             ..
         } => reduce(group_key, aggregates, *global),
+        Plan::IntervalJoin {
+            left_key,
+            right_key,
+            residual,
+            left_time,
+            right_time,
+            lower,
+            upper,
+            ..
+        } => {
+            let mut text = format!(
+                "IntervalJoin left_key=[{}] right_key=[{}]",
+                exprs(left_key),
+                exprs(right_key)
+            );
+            if let Some(r) = residual {
+                text.push_str(&format!(" residual={}", expr(r)));
+            }
+            let signed = |v: i64| {
+                if v < 0 {
+                    format!("-{}", duration(v.saturating_neg()))
+                } else {
+                    duration(v)
+                }
+            };
+            text.push_str(&format!(
+                " time=#{}-#{} in [{}, {}] watermark={}",
+                left_time.column,
+                right_time.column,
+                signed(*lower),
+                signed(*upper),
+                source_name(catalog, left_time.source)
+            ));
+            if right_time.source != left_time.source {
+                text.push_str(&format!(",{}", source_name(catalog, right_time.source)));
+            }
+            text
+        }
         Plan::WindowAggregate {
             group_key,
             aggregates,
@@ -246,6 +284,25 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
             limit,
             ..
         } => window(partition, order, *func, *limit),
+        Plan::WindowTopN {
+            partition,
+            order,
+            func,
+            limit,
+            time,
+            ..
+        } => {
+            let mut text = format!(
+                "{} window_end=#{}",
+                window(partition, order, *func, Some(*limit)).replacen("Window", "WindowTopN", 1),
+                time.column
+            );
+            if time.offset != 0 {
+                text.push_str(&format!("+{}", duration(time.offset)));
+            }
+            text.push_str(&format!(" watermark={}", source_name(catalog, time.source)));
+            text
+        }
         Plan::Windows { time, kind, .. } => {
             format!("Windows time={} {}", expr(time), window_kind(kind))
         }
@@ -255,6 +312,18 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
             gap,
             ..
         } => session_windows(partition, time, *gap),
+        Plan::EventTimeSessions {
+            partition,
+            time,
+            gap,
+            ..
+        } => format!(
+            "EventTimeSessions partition=[{}] time=#{} gap={} watermark={}",
+            columns(partition),
+            time.column,
+            duration(*gap),
+            source_name(catalog, time.source)
+        ),
         Plan::Distinct { .. } => "Distinct".into(),
         Plan::Threshold { .. } => "Threshold".into(),
         Plan::Negate { .. } => "Negate".into(),
@@ -278,6 +347,13 @@ fn session_windows(partition: &[usize], time: &ScalarExpr, gap: i64) -> String {
         columns(partition),
         expr(time)
     )
+}
+
+/// The name of catalog item `id` (`u<id>` when it is gone).
+fn source_name(catalog: &dyn Catalog, id: laaster_repr::plan::GlobalId) -> String {
+    catalog
+        .get_by_id(id)
+        .map_or_else(|| format!("u{id}"), |item| item.name.clone())
 }
 
 /// A span of microseconds: `10s`, or `1500us`.

@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod error;
 pub mod explain;
 pub mod expr;
+pub mod interval_join;
 pub mod logical;
 pub mod lower;
 pub mod optimize;
@@ -27,6 +28,7 @@ mod stack;
 pub mod statement;
 pub mod window_aggregate;
 
+pub mod window_top_n;
 pub use catalog::{Catalog, CatalogItem, ItemKind, TableInfo};
 pub use error::PlanError;
 pub use plans::{PlanContext, QueryPlan, StatementPlan};

@@ -63,6 +63,16 @@ pub fn choose_window_aggregates(plan: Plan, catalog: &dyn Catalog) -> Plan {
 
 /// Sets `emit` on every `WindowAggregate` of `plan`; returns how many there were.
 pub fn set_emit(plan: &mut Plan, emit: WindowEmit) -> usize {
+/// Chooses the operators that free state behind the watermark: window aggregates, then
+/// window Top-N, session windows, interval and window joins (whose inputs may be window
+/// aggregates).
+pub fn choose_event_time_operators(plan: Plan, catalog: &dyn Catalog) -> Plan {
+    let plan = choose_window_aggregates(plan, catalog);
+    let plan = crate::window_top_n::choose_window_top_n(plan, catalog);
+    let plan = crate::window_top_n::choose_event_time_sessions(plan, catalog);
+    crate::interval_join::choose_interval_joins(plan, catalog)
+}
+
     let mut count = 0;
     if let Plan::WindowAggregate { emit: current, .. } = plan {
         *current = emit;
@@ -188,7 +198,9 @@ fn windowed_source(plan: &Plan, catalog: &dyn Catalog) -> Option<WindowedSource>
 fn children_mut(plan: &mut Plan) -> Vec<&mut Plan> {
     match plan {
         Plan::Get { .. } | Plan::Constant { .. } => vec![],
-        Plan::Join { left, right, .. } => vec![left, right],
+        Plan::Join { left, right, .. } | Plan::IntervalJoin { left, right, .. } => {
+            vec![left, right]
+        }
         Plan::Union { inputs } => inputs.iter_mut().collect(),
         Plan::Mfp { input, .. }
         | Plan::Reduce { input, .. }
@@ -197,13 +209,15 @@ fn children_mut(plan: &mut Plan) -> Vec<&mut Plan> {
         | Plan::Window { input, .. }
         | Plan::Windows { input, .. }
         | Plan::Distinct { input }
+        | Plan::WindowTopN { input, .. }
+        | Plan::EventTimeSessions { input, .. }
         | Plan::Threshold { input }
         | Plan::SessionWindows { input, .. }
         | Plan::Negate { input } => vec![input],
     }
 }
 
-fn map_children(mut plan: Plan, f: &impl Fn(Plan) -> Plan) -> Plan {
+pub(crate) fn map_children(mut plan: Plan, f: &impl Fn(Plan) -> Plan) -> Plan {
     for child in children_mut(&mut plan) {
         let taken = std::mem::replace(
             child,

@@ -154,6 +154,60 @@ pub enum WindowEmit {
     OnUpdate,
     /// Once per window, its final row, when the watermark closes it (`EMIT ON WINDOW CLOSE`).
     OnWindowClose,
+    /// An inner join of two event-time inputs whose matching rows are close in event
+    /// time (interval joins `l.ts BETWEEN r.ts - a AND r.ts + b`, window joins on
+    /// `window_start`/`window_end`): output as [`Plan::Join`] with the same keys and
+    /// residual, which imply `lower <= left[left_time.column] - right[right_time.column]
+    /// <= upper` (microseconds) for every matching pair. A row is kept only while a row
+    /// of the other side could still match it: once the other side's watermark rules
+    /// that out (and its own window, for a side that is a window aggregate's output, has
+    /// closed), it is freed. Rows of an append-only side arriving behind their own
+    /// watermark by more than the allowed lateness are dropped and counted. Matches are
+    /// emitted when rows arrive (times in order once the inputs' frontiers pass them).
+    /// State: the rows of each side within the interval of the watermark, per key.
+    /// Cost: O(matches in the key's live rows) per input row.
+    IntervalJoin {
+        left: Box<Plan>,
+        right: Box<Plan>,
+        left_key: Vec<ScalarExpr>,
+        right_key: Vec<ScalarExpr>,
+        residual: Option<ScalarExpr>,
+        left_time: EventTimeColumn,
+        right_time: EventTimeColumn,
+        lower: i64,
+        upper: i64,
+    },
+    /// A ranking window function with a limit (Top-N) per partition of an event-time
+    /// input whose partition key holds a window bound (`PARTITION BY window_start,
+    /// window_end`): output as [`Plan::Window`] with `limit`. A partition's window
+    /// closes once the watermark passes `time` (the bound column) plus its offset and
+    /// allowed lateness: its state is then freed, its final rows stay downstream. Rows
+    /// arriving for a closed window are dropped and counted. Over an append-only input
+    /// `ROW_NUMBER` keeps only the first `limit` rows of a partition.
+    /// State: the rows of open windows' partitions (at most `limit` each for
+    /// `ROW_NUMBER` over append-only rows). Cost: O(partition size) per change.
+    WindowTopN {
+        input: Box<Plan>,
+        partition: Vec<usize>,
+        order: Vec<SortKey>,
+        func: WindowFunc,
+        limit: u64,
+        time: EventTimeColumn,
+    },
+    /// Session windows (as [`Plan::SessionWindows`], same output) over append-only rows of
+    /// a watermarked source, partitioned by `partition`, on the event-time column `time`.
+    /// A session `[start, end)` closes once the watermark reaches `end` plus the column's
+    /// offset and allowed lateness (no row still to come can reach into it): its rows are
+    /// freed, its output rows stay downstream. Rows arriving behind the watermark by more
+    /// than the allowed lateness are dropped and counted.
+    /// State: the rows of open sessions. Cost: O(open rows of the partition) per change.
+    EventTimeSessions {
+        input: Box<Plan>,
+        partition: Vec<usize>,
+        time: EventTimeColumn,
+        /// The gap in microseconds (positive).
+        gap: i64,
+    },
 }
 
 /// The shape of event-time windows; all lengths in microseconds.
@@ -268,6 +322,21 @@ impl SortKey {
 /// Compares two rows by the sort keys (and nothing else).
 pub fn compare_rows(left: &[Datum], right: &[Datum], keys: &[SortKey]) -> Ordering {
     for key in keys {
+/// An event-time column of a [`Plan::IntervalJoin`] input and what the watermark of
+/// `source` says about it: every row still to come has `column + offset >= watermark -
+/// allowed_lateness` (`offset` 0 for the watermarked column itself; for a window bound
+/// the distance to the window's end). With `retractable` (a window aggregate's output)
+/// a row may still change until the watermark reaches `column + offset +
+/// allowed_lateness` (its window closed); otherwise rows never change once arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventTimeColumn {
+    pub source: GlobalId,
+    pub column: usize,
+    pub offset: i64,
+    pub allowed_lateness: i64,
+    pub retractable: bool,
+}
+
         let (a, b) = (&left[key.column], &right[key.column]);
         let ordering = match (a.is_null(), b.is_null()) {
             (true, true) => Ordering::Equal,
@@ -473,7 +542,9 @@ impl Plan {
         match self {
             Plan::Get { arity, .. } | Plan::Constant { arity, .. } => *arity,
             Plan::Mfp { mfp, .. } => mfp.output_arity(),
-            Plan::Join { left, right, .. } => left.arity() + right.arity(),
+            Plan::Join { left, right, .. } | Plan::IntervalJoin { left, right, .. } => {
+                left.arity() + right.arity()
+            }
             Plan::Reduce {
                 group_key,
                 aggregates,
@@ -484,8 +555,10 @@ impl Plan {
                 aggregates,
                 ..
             } => group_key.len() + aggregates.len(),
-            Plan::Window { input, .. } => input.arity() + 1,
-            Plan::Windows { input, .. } | Plan::SessionWindows { input, .. } => input.arity() + 3,
+            Plan::Window { input, .. } | Plan::WindowTopN { input, .. } => input.arity() + 1,
+            Plan::Windows { input, .. }
+            | Plan::SessionWindows { input, .. }
+            | Plan::EventTimeSessions { input, .. } => input.arity() + 3,
             Plan::TopK { input, .. }
             | Plan::Distinct { input }
             | Plan::Threshold { input }
@@ -528,7 +601,9 @@ impl Plan {
             | Plan::Distinct { input }
             | Plan::Threshold { input }
             | Plan::Negate { input } => vec![input],
-            Plan::Join { left, right, .. } => vec![left, right],
+            Plan::Join { left, right, .. } | Plan::IntervalJoin { left, right, .. } => {
+                vec![left, right]
+            }
             Plan::Union { inputs } => inputs.iter().collect(),
         }
     }
@@ -562,8 +637,10 @@ impl RowSetFinishing {
 
 #[cfg(test)]
 mod tests {
+            | Plan::WindowTopN { input, .. }
     use super::*;
     use crate::scalar::Func;
+            | Plan::EventTimeSessions { input, .. }
 
     #[test]
     fn predicate_guards_later_expression() {

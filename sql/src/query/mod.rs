@@ -60,7 +60,7 @@ pub fn plan_query(
     let optimized = crate::optimize::optimize(planned.plan)?;
     let plan = crate::lower::lower(&optimized)?;
     Ok(QueryPlan {
-        plan: crate::window_aggregate::choose_window_aggregates(plan, catalog),
+        plan: crate::window_aggregate::choose_event_time_operators(plan, catalog),
         desc: planned.desc,
         finishing: planned.finishing,
     })

@@ -9,13 +9,16 @@
 
 pub mod accumulate;
 pub mod join;
+pub mod interval_join;
 pub mod mfp;
 pub mod reduce;
 pub mod session;
 pub mod topk;
 pub mod window_agg;
 
+pub mod watermark;
 use std::collections::BTreeMap;
+pub mod window_topk;
 
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
@@ -112,6 +115,9 @@ impl<'s> RenderContext<'s> {
             join @ Plan::Join { .. } => self.render_join(join, None),
             Plan::Reduce {
                 input,
+            join @ Plan::IntervalJoin { .. } => interval_join::render_plan(self, join),
+            top @ Plan::WindowTopN { .. } => window_topk::render_plan(self, top),
+            sessions @ Plan::EventTimeSessions { .. } => session::render_plan(self, sessions),
                 group_key,
                 aggregates,
                 global,
