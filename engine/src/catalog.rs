@@ -21,6 +21,9 @@ pub(crate) struct CatalogState {
     pub writable_sources: HashSet<GlobalId>,
     /// Source tables that carry changes (`debezium-json`, `'scan.mode' = 'upsert'`).
     pub retracting_sources: HashSet<GlobalId>,
+    /// Streamed source tables whose connector only appends: every dataflow reading one
+    /// sees insertions only (monotonic aggregates and Top-N may rely on it).
+    pub append_only_sources: HashSet<GlobalId>,
     /// Tables a source owns (its `<source>_errors` dead-letter table), dropped with it
     /// without CASCADE: owned id -> owner id.
     pub owned_by: HashMap<GlobalId, GlobalId>,
@@ -46,6 +49,7 @@ impl CatalogState {
         self.primary_keys.remove(&id);
         self.writable_sources.remove(&id);
         self.retracting_sources.remove(&id);
+        self.append_only_sources.remove(&id);
         self.owned_by.remove(&id);
         Some(item)
     }
@@ -79,6 +83,10 @@ impl Catalog for CatalogState {
 
     fn source_retracts(&self, id: GlobalId) -> bool {
         self.retracting_sources.contains(&id)
+    }
+
+    fn append_only(&self, id: GlobalId) -> bool {
+        self.append_only_sources.contains(&id)
     }
 
     fn items(&self) -> Vec<&CatalogItem> {

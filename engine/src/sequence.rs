@@ -332,6 +332,9 @@ impl Sequencer<'_> {
         });
         if changes != laaster_dataflow::external::SourceChanges::Append {
             self.coordinator.catalog.retracting_sources.insert(id);
+        } else if !engine_options.retain {
+            // Streamed and insert-only: dataflows reading it see insertions only.
+            self.coordinator.catalog.append_only_sources.insert(id);
         }
         self.register_writable_source(id, &source, &options);
         self.coordinator.sources.insert(id, progress);

@@ -28,6 +28,13 @@ pub trait Catalog {
     fn source_retracts(&self, _id: GlobalId) -> bool {
         false
     }
+    /// Whether reading `id` only ever yields insertions, never retractions: a streamed
+    /// source table whose connector only appends (not `'scan.retain'`, not a changelog
+    /// format). Aggregates and Top-N over it keep only what can still change their
+    /// result (see [`crate::monotonic`]).
+    fn append_only(&self, _id: GlobalId) -> bool {
+        false
+    }
 }
 
 /// A source's event time, as window operators use it.

@@ -5,8 +5,8 @@
 //! dumps: every operator, expression and datum has its own short rendering here.
 
 use laaster_repr::plan::{
-    AggregateExpr, AggregateFunc, JoinKind, MapFilterProject, Plan, RowSetFinishing, SortKey,
-    WindowFunc,
+    AggregateExpr, AggregateFunc, JoinKind, MapFilterProject, Plan, ReduceMonotonicity,
+    RowSetFinishing, SortKey, WindowFunc,
 };
 use laaster_repr::{Datum, Func, ScalarExpr};
 use sqlparser::ast;
@@ -53,6 +53,7 @@ pub fn explain_query(
         ExplainStage::Dataflow => {
             let plan = crate::lower::lower(&crate::optimize::optimize(planned.plan)?)?;
             let plan = crate::window_aggregate::choose_event_time_operators(plan, catalog);
+            let plan = crate::monotonic::choose_monotonic_operators(plan, catalog);
             write_dataflow(&mut out, &plan, depth, catalog)
         }
     }
@@ -196,8 +197,18 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
             group_key,
             aggregates,
             global,
+            monotonic,
             ..
-        } => reduce(group_key, aggregates, *global),
+        } => {
+            let text = reduce(group_key, aggregates, *global);
+            match monotonic {
+                ReduceMonotonicity::Ordinary => text,
+                ReduceMonotonicity::AppendOnly => monotonic_prefix(true, text),
+                ReduceMonotonicity::MaxOfGrowing => {
+                    format!("{} input=growing", monotonic_prefix(true, text))
+                }
+            }
+        }
         Plan::IntervalJoin {
             left_key,
             right_key,
@@ -275,15 +286,17 @@ fn write_dataflow(out: &mut String, plan: &Plan, depth: usize, catalog: &dyn Cat
             order,
             limit,
             offset,
+            monotonic,
             ..
-        } => topk(group_key, order, *limit, *offset),
+        } => monotonic_prefix(*monotonic, topk(group_key, order, *limit, *offset)),
         Plan::Window {
             partition,
             order,
             func,
             limit,
+            monotonic,
             ..
-        } => window(partition, order, *func, *limit),
+        } => monotonic_prefix(*monotonic, window(partition, order, *func, *limit)),
         Plan::WindowTopN {
             partition,
             order,
@@ -409,6 +422,16 @@ fn mfp_text(mfp: &MapFilterProject) -> String {
     }
     text.push_str(&format!(" project=[{}]", columns(&mfp.projection)));
     text
+}
+
+/// `MonotonicReduce ...` for an operator that keeps only what append-only input can
+/// still change (see `crate::monotonic`).
+fn monotonic_prefix(monotonic: bool, text: String) -> String {
+    if monotonic {
+        format!("Monotonic{text}")
+    } else {
+        text
+    }
 }
 
 fn reduce(group_key: &[usize], aggregates: &[AggregateExpr], global: bool) -> String {

@@ -20,6 +20,7 @@ pub mod expr;
 pub mod interval_join;
 pub mod logical;
 pub mod lower;
+pub mod monotonic;
 pub mod optimize;
 pub mod parse;
 pub mod plans;
@@ -27,8 +28,8 @@ pub mod query;
 mod stack;
 pub mod statement;
 pub mod window_aggregate;
-
 pub mod window_top_n;
+
 pub use catalog::{Catalog, CatalogItem, ItemKind, TableInfo};
 pub use error::PlanError;
 pub use plans::{PlanContext, QueryPlan, StatementPlan};

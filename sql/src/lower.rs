@@ -3,7 +3,7 @@
 //! become single-purpose `Mfp`s, and a join's condition becomes its keys and residual.
 
 use laaster_repr::ScalarExpr;
-use laaster_repr::plan::{MapFilterProject, Plan};
+use laaster_repr::plan::{MapFilterProject, Plan, ReduceMonotonicity};
 
 use crate::error::PlanError;
 use crate::logical::LogicalPlan;
@@ -82,6 +82,7 @@ fn lower_node(plan: &LogicalPlan) -> Plan {
             group_key: group_key.clone(),
             aggregates: aggregates.clone(),
             global: *global,
+            monotonic: ReduceMonotonicity::Ordinary,
         },
         LogicalPlan::TopK {
             input,
@@ -95,6 +96,7 @@ fn lower_node(plan: &LogicalPlan) -> Plan {
             order: order.clone(),
             limit: *limit,
             offset: *offset,
+            monotonic: false,
         },
         LogicalPlan::Window {
             input,
@@ -108,6 +110,7 @@ fn lower_node(plan: &LogicalPlan) -> Plan {
             order: order.clone(),
             func: *func,
             limit: *limit,
+            monotonic: false,
         },
         LogicalPlan::Windows { input, time, kind } => Plan::Windows {
             input: Box::new(lower_node(input)),

@@ -29,6 +29,7 @@ pub fn choose_window_aggregates(plan: Plan, catalog: &dyn Catalog) -> Plan {
             group_key,
             aggregates,
             global: false,
+            monotonic,
         } if aggregates.iter().all(supported) => {
             // The tightest bound in the key (window_end itself when it is there).
             let window = windowed_source(&input, catalog).and_then(|found| {
@@ -54,6 +55,7 @@ pub fn choose_window_aggregates(plan: Plan, catalog: &dyn Catalog) -> Plan {
                     group_key,
                     aggregates,
                     global: false,
+                    monotonic,
                 },
             }
         }
@@ -61,8 +63,6 @@ pub fn choose_window_aggregates(plan: Plan, catalog: &dyn Catalog) -> Plan {
     }
 }
 
-/// Sets `emit` on every `WindowAggregate` of `plan`; returns how many there were.
-pub fn set_emit(plan: &mut Plan, emit: WindowEmit) -> usize {
 /// Chooses the operators that free state behind the watermark: window aggregates, then
 /// window Top-N, session windows, interval and window joins (whose inputs may be window
 /// aggregates).
@@ -73,6 +73,8 @@ pub fn choose_event_time_operators(plan: Plan, catalog: &dyn Catalog) -> Plan {
     crate::interval_join::choose_interval_joins(plan, catalog)
 }
 
+/// Sets `emit` on every `WindowAggregate` of `plan`; returns how many there were.
+pub fn set_emit(plan: &mut Plan, emit: WindowEmit) -> usize {
     let mut count = 0;
     if let Plan::WindowAggregate { emit: current, .. } = plan {
         *current = emit;
@@ -195,7 +197,7 @@ fn windowed_source(plan: &Plan, catalog: &dyn Catalog) -> Option<WindowedSource>
     }
 }
 
-fn children_mut(plan: &mut Plan) -> Vec<&mut Plan> {
+pub(crate) fn children_mut(plan: &mut Plan) -> Vec<&mut Plan> {
     match plan {
         Plan::Get { .. } | Plan::Constant { .. } => vec![],
         Plan::Join { left, right, .. } | Plan::IntervalJoin { left, right, .. } => {
@@ -207,10 +209,10 @@ fn children_mut(plan: &mut Plan) -> Vec<&mut Plan> {
         | Plan::WindowAggregate { input, .. }
         | Plan::TopK { input, .. }
         | Plan::Window { input, .. }
-        | Plan::Windows { input, .. }
-        | Plan::Distinct { input }
         | Plan::WindowTopN { input, .. }
         | Plan::EventTimeSessions { input, .. }
+        | Plan::Windows { input, .. }
+        | Plan::Distinct { input }
         | Plan::Threshold { input }
         | Plan::SessionWindows { input, .. }
         | Plan::Negate { input } => vec![input],

@@ -22,6 +22,7 @@ fn count_by_key() -> Plan {
             order_by: vec![],
         }],
         global: false,
+        monotonic: laaster_repr::plan::ReduceMonotonicity::Ordinary,
     }
 }
 

@@ -58,33 +58,51 @@ pub enum Plan {
     /// `SELECT count(*) FROM empty` = 0).
     /// State: the input arranged by key plus the output (O(|input|)). Cost: O(group size)
     /// per change to a group (O(1) amortized for counts and sums).
+    ///
+    /// With `monotonic` other than [`ReduceMonotonicity::Ordinary`] (set by the planner,
+    /// see docs/design/monotonic.md) every aggregate is kept as one running accumulator
+    /// per group, never the rows. State: O(groups). Cost: O(aggregates) per input row.
     Reduce {
         input: Box<Plan>,
         group_key: Vec<usize>,
         aggregates: Vec<AggregateExpr>,
         global: bool,
+        monotonic: ReduceMonotonicity,
     },
     /// Keeps, per group, the rows ranked `offset .. offset + limit` by `order` (ties
     /// broken by the whole row, so the result is deterministic). A `None` limit keeps all
     /// rows past the offset.
     /// State: input arranged by group. Cost: O(group size) per change to a group.
+    ///
+    /// With `monotonic` (append-only input and a limit, see [`Plan::Reduce`]) each group
+    /// keeps only its first `offset + limit` rows; a row that cannot enter is dropped on
+    /// arrival (it never can later: rows are only added). State: O(groups × (offset +
+    /// limit)). Cost: O(offset + limit) per input row that enters, O(log) for one that
+    /// does not.
     TopK {
         input: Box<Plan>,
         group_key: Vec<usize>,
         order: Vec<SortKey>,
         limit: Option<u64>,
         offset: u64,
+        monotonic: bool,
     },
     /// Appends the value of a ranking window function per row: `ROW_NUMBER`, `RANK` or
     /// `DENSE_RANK` over `partition` ordered by `order`. With `limit`, only rows whose
     /// value is at most `limit` are kept (the incremental Top-N for `rn <= N`).
     /// State: input arranged by partition. Cost: O(partition size) per change.
+    ///
+    /// With `monotonic` (append-only input and a limit, see [`Plan::Reduce`]) each
+    /// partition keeps only the rows ranked within `limit` (all tied rows for RANK and
+    /// DENSE_RANK); a row ranked past it is dropped for good, since ranks only grow as
+    /// rows arrive. State: O(partitions × limit). Cost: O(limit) per input row.
     Window {
         input: Box<Plan>,
         partition: Vec<usize>,
         order: Vec<SortKey>,
         func: WindowFunc,
         limit: Option<u64>,
+        monotonic: bool,
     },
     /// Event-time windows (Flink's window table functions TUMBLE, HOP, CUMULATE):
     /// each row whose `time` (a TIMESTAMP expression over the row) is not NULL becomes
@@ -136,24 +154,6 @@ pub enum Plan {
         allowed_lateness: i64,
         emit: WindowEmit,
     },
-    /// Each distinct row once. State: arranged input. Cost: O(1) amortized per change.
-    Distinct { input: Box<Plan> },
-    /// Keeps rows with positive multiplicity, clamping negatives to absent
-    /// (`EXCEPT`/`INTERSECT ALL`). State: arranged input. Cost: O(1) per change.
-    Threshold { input: Box<Plan> },
-    /// Multiplies every diff by -1. State: none.
-    Negate { input: Box<Plan> },
-    /// Concatenation of same-arity inputs (`UNION ALL`). State: none.
-    Union { inputs: Vec<Plan> },
-}
-
-/// When a [`Plan::WindowAggregate`] emits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WindowEmit {
-    /// At every change (partial results visible at once): Flink's and RisingWave's default.
-    OnUpdate,
-    /// Once per window, its final row, when the watermark closes it (`EMIT ON WINDOW CLOSE`).
-    OnWindowClose,
     /// An inner join of two event-time inputs whose matching rows are close in event
     /// time (interval joins `l.ts BETWEEN r.ts - a AND r.ts + b`, window joins on
     /// `window_start`/`window_end`): output as [`Plan::Join`] with the same keys and
@@ -208,6 +208,45 @@ pub enum WindowEmit {
         /// The gap in microseconds (positive).
         gap: i64,
     },
+    /// Each distinct row once. State: arranged input. Cost: O(1) amortized per change.
+    Distinct { input: Box<Plan> },
+    /// Keeps rows with positive multiplicity, clamping negatives to absent
+    /// (`EXCEPT`/`INTERSECT ALL`). State: arranged input. Cost: O(1) per change.
+    Threshold { input: Box<Plan> },
+    /// Multiplies every diff by -1. State: none.
+    Negate { input: Box<Plan> },
+    /// Concatenation of same-arity inputs (`UNION ALL`). State: none.
+    Union { inputs: Vec<Plan> },
+}
+
+/// What a [`Plan::Reduce`] may assume about how its input changes (set by the planner,
+/// see docs/design/monotonic.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReduceMonotonicity {
+    /// Rows may be inserted and retracted in any way: the input is arranged and a changed
+    /// group is recomputed from its rows.
+    #[default]
+    Ordinary,
+    /// Rows are only inserted (a streamed source through maps, filters, window TVFs,
+    /// inner joins and unions): one running accumulator per aggregate (count, exact sum,
+    /// min, max, bool_and/or, a value set for count DISTINCT). A retraction reaching it
+    /// is reported as an error (the planner's promise was broken).
+    AppendOnly,
+    /// Every aggregate is a `max` of an input column that only grows per group: a row is
+    /// retracted only at a time at which a row of the same group with a value at least as
+    /// large is inserted (counts or maxima per key of an append-only input, regrouped by
+    /// part of that key). The maximum over every row ever inserted is then the maximum
+    /// over the current rows, so retractions are skipped and one value per group is kept.
+    MaxOfGrowing,
+}
+
+/// When a [`Plan::WindowAggregate`] emits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WindowEmit {
+    /// At every change (partial results visible at once): Flink's and RisingWave's default.
+    OnUpdate,
+    /// Once per window, its final row, when the watermark closes it (`EMIT ON WINDOW CLOSE`).
+    OnWindowClose,
 }
 
 /// The shape of event-time windows; all lengths in microseconds.
@@ -283,6 +322,21 @@ impl WindowKind {
     }
 }
 
+/// An event-time column of a [`Plan::IntervalJoin`] input and what the watermark of
+/// `source` says about it: every row still to come has `column + offset >= watermark -
+/// allowed_lateness` (`offset` 0 for the watermarked column itself; for a window bound
+/// the distance to the window's end). With `retractable` (a window aggregate's output)
+/// a row may still change until the watermark reaches `column + offset +
+/// allowed_lateness` (its window closed); otherwise rows never change once arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventTimeColumn {
+    pub source: GlobalId,
+    pub column: usize,
+    pub offset: i64,
+    pub allowed_lateness: i64,
+    pub retractable: bool,
+}
+
 /// Which rows of a join survive without a partner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JoinKind {
@@ -322,21 +376,6 @@ impl SortKey {
 /// Compares two rows by the sort keys (and nothing else).
 pub fn compare_rows(left: &[Datum], right: &[Datum], keys: &[SortKey]) -> Ordering {
     for key in keys {
-/// An event-time column of a [`Plan::IntervalJoin`] input and what the watermark of
-/// `source` says about it: every row still to come has `column + offset >= watermark -
-/// allowed_lateness` (`offset` 0 for the watermarked column itself; for a window bound
-/// the distance to the window's end). With `retractable` (a window aggregate's output)
-/// a row may still change until the watermark reaches `column + offset +
-/// allowed_lateness` (its window closed); otherwise rows never change once arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventTimeColumn {
-    pub source: GlobalId,
-    pub column: usize,
-    pub offset: i64,
-    pub allowed_lateness: i64,
-    pub retractable: bool,
-}
-
         let (a, b) = (&left[key.column], &right[key.column]);
         let ordering = match (a.is_null(), b.is_null()) {
             (true, true) => Ordering::Equal,
@@ -596,8 +635,10 @@ impl Plan {
             | Plan::WindowAggregate { input, .. }
             | Plan::TopK { input, .. }
             | Plan::Window { input, .. }
+            | Plan::WindowTopN { input, .. }
             | Plan::Windows { input, .. }
             | Plan::SessionWindows { input, .. }
+            | Plan::EventTimeSessions { input, .. }
             | Plan::Distinct { input }
             | Plan::Threshold { input }
             | Plan::Negate { input } => vec![input],
@@ -637,10 +678,8 @@ impl RowSetFinishing {
 
 #[cfg(test)]
 mod tests {
-            | Plan::WindowTopN { input, .. }
     use super::*;
     use crate::scalar::Func;
-            | Plan::EventTimeSessions { input, .. }
 
     #[test]
     fn predicate_guards_later_expression() {

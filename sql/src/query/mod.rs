@@ -59,8 +59,9 @@ pub fn plan_query(
     let planned = plan_logical(catalog, query, ctx, qctx)?;
     let optimized = crate::optimize::optimize(planned.plan)?;
     let plan = crate::lower::lower(&optimized)?;
+    let plan = crate::window_aggregate::choose_event_time_operators(plan, catalog);
     Ok(QueryPlan {
-        plan: crate::window_aggregate::choose_event_time_operators(plan, catalog),
+        plan: crate::monotonic::choose_monotonic_operators(plan, catalog),
         desc: planned.desc,
         finishing: planned.finishing,
     })

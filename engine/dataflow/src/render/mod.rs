@@ -5,26 +5,28 @@
 //! a division by zero reports that error when read, and its workers keep running.
 //!
 //! One file per operator family: [`mfp`], [`join`], [`reduce`] (generic) and
-//! [`accumulate`] (counts and sums on the diff field), [`topk`].
+//! [`accumulate`] (counts and sums on the diff field), [`topk`], and [`monotonic`]
+//! (aggregates and Top-N over append-only input, keeping O(groups) state).
 
 pub mod accumulate;
-pub mod join;
 pub mod interval_join;
+pub mod join;
 pub mod mfp;
+pub mod monotonic;
 pub mod reduce;
 pub mod session;
 pub mod topk;
-pub mod window_agg;
-
 pub mod watermark;
-use std::collections::BTreeMap;
+pub mod window_agg;
 pub mod window_topk;
+
+use std::collections::BTreeMap;
 
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
 use laaster_repr::ScalarExpr;
-use laaster_repr::plan::{GlobalId, JoinKind, MapFilterProject, Plan};
+use laaster_repr::plan::{GlobalId, JoinKind, MapFilterProject, Plan, ReduceMonotonicity};
 use laaster_repr::{Diff, EvalError, PackedRow, Row, Timestamp};
 use timely::dataflow::Scope;
 use timely::dataflow::operators::core::OkErr;
@@ -113,15 +115,28 @@ impl<'s> RenderContext<'s> {
                 }
             },
             join @ Plan::Join { .. } => self.render_join(join, None),
-            Plan::Reduce {
-                input,
             join @ Plan::IntervalJoin { .. } => interval_join::render_plan(self, join),
             top @ Plan::WindowTopN { .. } => window_topk::render_plan(self, top),
             sessions @ Plan::EventTimeSessions { .. } => session::render_plan(self, sessions),
+            Plan::Reduce {
+                input,
                 group_key,
                 aggregates,
                 global,
+                monotonic,
             } => {
+                if *monotonic != ReduceMonotonicity::Ordinary
+                    && aggregates.iter().all(monotonic::supports)
+                {
+                    let input = self.render(input);
+                    return monotonic::render_monotonic_reduce(
+                        input,
+                        group_key.clone(),
+                        aggregates.clone(),
+                        *global,
+                        *monotonic,
+                    );
+                }
                 if accumulate::rows_only(aggregates)
                     && let Some(imported) = self.packed_import(input)
                 {
@@ -163,9 +178,15 @@ impl<'s> RenderContext<'s> {
                 order,
                 limit,
                 offset,
+                monotonic,
             } => {
                 let input = self.render(input);
-                topk::render_topk(input, group_key.clone(), order.clone(), *limit, *offset)
+                let render = if *monotonic {
+                    monotonic::render_monotonic_topk
+                } else {
+                    topk::render_topk
+                };
+                render(input, group_key.clone(), order.clone(), *limit, *offset)
             }
             Plan::Window {
                 input,
@@ -173,9 +194,15 @@ impl<'s> RenderContext<'s> {
                 order,
                 func,
                 limit,
+                monotonic,
             } => {
                 let input = self.render(input);
-                topk::render_window(input, partition.clone(), order.clone(), *func, *limit)
+                let render = if *monotonic {
+                    monotonic::render_monotonic_window
+                } else {
+                    topk::render_window
+                };
+                render(input, partition.clone(), order.clone(), *func, *limit)
             }
             Plan::Windows { input, time, kind } => {
                 let input = self.render(input);
@@ -264,6 +291,7 @@ impl<'s> RenderContext<'s> {
                 group_key,
                 aggregates,
                 global,
+                monotonic: ReduceMonotonicity::Ordinary,
             } if accumulate::rows_only(aggregates) => {
                 if let Some(imported) = self.packed_import(input) {
                     return accumulate::render_packed_row_counts(
