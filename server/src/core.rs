@@ -192,57 +192,26 @@ impl Core {
     }
 
     /// A table's schema with the values of its column DEFAULTs (computed now), for
-    /// Ingest.
+    /// Ingest. A stream of Ingest requests computes them again per request
+    /// ([`TableSchema::refreshed`]), so `DEFAULT now()` is each batch's time.
     pub fn table_schema(&self, table: &str) -> Result<TableSchema, ErrorResponse> {
         let desc = self.table_desc(table)?;
-        let defaults = self.table_defaults(table, &desc);
-        Ok(TableSchema { desc, defaults })
-    }
-
-    /// The DEFAULTs of `table`'s columns: its `SHOW CREATE TABLE` text planned again on
-    /// its own (a DEFAULT cannot reference other relations) and each DEFAULT evaluated.
-    /// No DEFAULTs when the text does not plan as a plain table.
-    fn table_defaults(
-        &self,
-        table: &str,
-        desc: &RelationDesc,
-    ) -> Vec<Option<Result<Datum, ErrorResponse>>> {
-        let none = || vec![None; desc.arity()];
         let sql = format!("SHOW CREATE TABLE {}", quote_identifier(table));
-        let Ok(Some(ExecuteResult::Rows(rows))) = self.session().execute(&sql).map(|mut r| r.pop())
-        else {
-            return none();
-        };
-        let Some(create_sql) = rows.rows.first().and_then(|row| match row.get(1) {
-            Some(Datum::Text(text)) => Some(text.to_string()),
-            _ => None,
-        }) else {
-            return none();
-        };
-        let Ok(parsed) = parse_statements(&create_sql) else {
-            return none();
-        };
-        let [statement] = parsed.as_slice() else {
-            return none();
-        };
-        let context = PlanContext {
-            now_micros: (now_millis() * 1000) as i64,
-        };
-        let plan =
-            laaster_sql::statement::plan_statement(&NoCatalog, &statement.statement, &context);
-        match plan {
-            Ok(StatementPlan::CreateTable { info, .. }) if info.defaults.len() == desc.arity() => {
-                info.defaults
-                    .iter()
-                    .map(|default| {
-                        default
-                            .as_ref()
-                            .map(|expr| expr.eval(&[]).map_err(ErrorResponse::from))
-                    })
-                    .collect()
+        let create_sql = match self.session().execute(&sql).map(|mut r| r.pop()) {
+            Ok(Some(ExecuteResult::Rows(rows))) => {
+                rows.rows.first().and_then(|row| match row.get(1) {
+                    Some(Datum::Text(text)) => Some(text.to_string()),
+                    _ => None,
+                })
             }
-            _ => none(),
-        }
+            _ => None,
+        };
+        let schema = TableSchema {
+            defaults: vec![None; desc.arity()],
+            desc,
+            create_sql,
+        };
+        Ok(refreshed(schema))
     }
 
     /// Converts JSON rows and writes the good ones to `table` in one write.
@@ -466,4 +435,39 @@ mod tests {
         );
         assert_eq!(insert_target("SELECT 1"), None);
     }
+}
+
+/// `schema` with its DEFAULTs evaluated now: its `SHOW CREATE TABLE` text planned again
+/// on its own (a DEFAULT cannot reference other relations) and each DEFAULT evaluated.
+/// No DEFAULTs when there is no text or it does not plan as a plain table.
+pub fn refreshed(mut schema: TableSchema) -> TableSchema {
+    let arity = schema.desc.arity();
+    schema.defaults = vec![None; arity];
+    let Some(create_sql) = schema.create_sql.as_deref() else {
+        return schema;
+    };
+    let Ok(parsed) = parse_statements(create_sql) else {
+        return schema;
+    };
+    let [statement] = parsed.as_slice() else {
+        return schema;
+    };
+    let context = PlanContext {
+        now_micros: (now_millis() * 1000) as i64,
+    };
+    let plan = laaster_sql::statement::plan_statement(&NoCatalog, &statement.statement, &context);
+    if let Ok(StatementPlan::CreateTable { info, .. }) = plan
+        && info.defaults.len() == arity
+    {
+        schema.defaults = info
+            .defaults
+            .iter()
+            .map(|default| {
+                default
+                    .as_ref()
+                    .map(|expr| expr.eval(&[]).map_err(ErrorResponse::from))
+            })
+            .collect();
+    }
+    schema
 }

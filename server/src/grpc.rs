@@ -270,7 +270,8 @@ async fn ingest_batch(
     }
     let core = core.clone();
     let name = table.clone();
-    let schema = desc.clone().unwrap_or_default();
+    // DEFAULTs are evaluated per request: `DEFAULT now()` is this batch's time.
+    let schema = crate::core::refreshed(desc.clone().unwrap_or_default());
     let outcome = tokio::task::spawn_blocking(move || {
         if request.arrow_ipc.is_empty() {
             core.ingest_json(&name, &schema, &request.json_rows)

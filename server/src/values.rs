@@ -134,6 +134,9 @@ pub struct TableSchema {
     /// Per column: the value of its DEFAULT (or why it could not be computed); `None`
     /// when the column has no DEFAULT, so a missing value is NULL.
     pub defaults: Vec<Option<Result<Datum, ErrorResponse>>>,
+    /// The table's `CREATE TABLE` text, from which the DEFAULTs are computed again for
+    /// each Ingest request (`DEFAULT now()` is the request's time).
+    pub create_sql: Option<String>,
 }
 
 impl TableSchema {
@@ -142,6 +145,7 @@ impl TableSchema {
         TableSchema {
             defaults: vec![None; desc.arity()],
             desc,
+            create_sql: None,
         }
     }
 
@@ -321,6 +325,7 @@ mod tests {
         let schema = TableSchema {
             desc: desc(),
             defaults: vec![Some(Ok(Datum::Int64(42))), Some(Ok(Datum::text("anon")))],
+            create_sql: None,
         };
         let row = json_row(r#"{"id": 1}"#, &schema).unwrap();
         assert_eq!(row_json(&row), json!([1, "anon"]));

@@ -1077,3 +1077,50 @@ async fn clients_that_stop_reading_do_not_hold_back_the_others() {
     server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_evaluates_default_now_per_request() {
+    let dir = temp_data_dir("default-now");
+    let server = start_server(&dir, 256).await;
+    let mut client = grpc_client(&server).await;
+    execute(
+        &mut client,
+        "CREATE TABLE pings (id BIGINT, at TIMESTAMPTZ DEFAULT now())",
+    )
+    .await;
+    // One Ingest stream, two requests 400 ms apart: each takes its own now().
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let mut acks = client
+        .ingest(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .unwrap()
+        .into_inner();
+    for id in [1, 2] {
+        sender
+            .send(proto::IngestRequest {
+                table: "pings".into(),
+                json_rows: vec![format!(r#"{{"id": {id}}}"#)],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let ack = acks.message().await.unwrap().unwrap();
+        assert_eq!((ack.rows_written, ack.row_errors.len()), (1, 0), "{ack:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    drop(sender);
+    let response = execute(
+        &mut client,
+        "SELECT CAST(extract(epoch FROM max(at) - min(at)) * 1000 AS BIGINT) FROM pings",
+    )
+    .await;
+    let apart: i64 = rows_of(&response)[0][0]
+        .as_deref()
+        .expect("two rows")
+        .parse()
+        .unwrap();
+    assert!(
+        (350..5_000).contains(&apart),
+        "rows of requests 400 ms apart got now() {apart} ms apart"
+    );
+}
