@@ -352,3 +352,85 @@ fn retracting_inputs_use_the_ordinary_operators() {
     );
     assert!(plan.contains("MonotonicReduce"), "{plan}");
 }
+
+/// Sums of intervals per group, over a table (the ordinary path) and over the source
+/// (the monotonic one), are intervals added field by field.
+#[test]
+fn interval_sums_add_up_field_by_field() {
+    let (_engine, mut session) = setup(1, 1_000);
+    execute(&mut session, "CREATE TABLE spans (k INT, span INTERVAL)");
+    execute(
+        &mut session,
+        "INSERT INTO spans VALUES (1, INTERVAL '1 day 2 hours'), (1, INTERVAL '3 months'), (2, INTERVAL '5 seconds'), (2, NULL)",
+    );
+    let mut sums = rows(&mut session, "SELECT k, sum(span) FROM spans GROUP BY k");
+    sums.sort();
+    assert_eq!(
+        sums,
+        vec![
+            vec!["1".to_string(), "3 mons 1 day 02:00:00".to_string()],
+            vec!["2".to_string(), "00:00:05".to_string()]
+        ]
+    );
+    execute(
+        &mut session,
+        "CREATE MATERIALIZED VIEW bid_spans AS SELECT auction % 2 AS k,
+                sum(CASE WHEN auction % 2 = 0 THEN INTERVAL '1 second' END) AS total
+         FROM bid GROUP BY auction % 2",
+    );
+    assert!(
+        explain(
+            &mut session,
+            "SELECT auction % 2, sum(INTERVAL '1 second') FROM bid GROUP BY auction % 2"
+        )
+        .contains("MonotonicReduce")
+    );
+    wait_done(&mut session, "events");
+    let even: i64 = rows(
+        &mut session,
+        "SELECT count(*) FROM (SELECT * FROM bid_spans) t WHERE k = 0",
+    )[0][0]
+        .parse()
+        .unwrap();
+    assert_eq!(even, 1);
+    let totals = rows(&mut session, "SELECT k, total FROM bid_spans ORDER BY k");
+    assert_eq!(totals[1][1], "NULL", "odd auctions sum nothing: {totals:?}");
+    assert!(totals[0][1].contains(':'), "an interval: {totals:?}");
+}
+
+/// Nexmark q5 (hot items): the max per window over the window aggregate's counts per
+/// (auction, window) is a `MonotonicReduce ... input=growing`.
+#[test]
+fn q5_max_per_window_skips_retractions() {
+    let (_engine, mut session) = engine(1);
+    execute(
+        &mut session,
+        &source_ddl(
+            "timed",
+            1_000,
+            "",
+        )
+        .replace(
+            "ELSE bid.`dateTime` END\n",
+            "ELSE bid.`dateTime` END,\n            WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '1' SECOND\n",
+        ),
+    );
+    execute(&mut session, &bid_view("bid", "timed"));
+    let q5 = "SELECT AuctionBids.auction, AuctionBids.num
+      FROM (SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+            FROM TABLE(HOP(TABLE bid, DESCRIPTOR(dt), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+            GROUP BY auction, window_start, window_end) AS AuctionBids
+      JOIN (SELECT max(CountBids.num) AS maxn, CountBids.starttime, CountBids.endtime
+            FROM (SELECT count(*) AS num, window_start AS starttime, window_end AS endtime
+                  FROM TABLE(HOP(TABLE bid, DESCRIPTOR(dt), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+                  GROUP BY auction, window_start, window_end) AS CountBids
+            GROUP BY CountBids.starttime, CountBids.endtime) AS MaxBids
+      ON AuctionBids.starttime = MaxBids.starttime AND AuctionBids.endtime = MaxBids.endtime
+         AND AuctionBids.num >= MaxBids.maxn";
+    let plan = explain(&mut session, q5);
+    assert!(plan.contains("WindowAggregate"), "{plan}");
+    assert!(
+        plan.contains("MonotonicReduce group_key=[#1, #2] aggregates=[max(#0)] input=growing"),
+        "{plan}"
+    );
+}

@@ -104,11 +104,20 @@ struct Slot {
     sum: Option<(usize, usize)>,
 }
 
-/// Whether `Reduce` can take the accumulable path.
+/// Whether `Reduce` can take the accumulable path. Interval sums cannot: an interval is
+/// three fields, not one number (the generic reduce sums them).
 pub fn accumulable(aggregates: &[AggregateExpr]) -> bool {
-    aggregates
-        .iter()
-        .all(|a| a.func.is_accumulable() && !a.distinct && a.args.len() == 1)
+    aggregates.iter().all(|a| {
+        a.func.is_accumulable()
+            && !a.distinct
+            && a.args.len() == 1
+            && !matches!(
+                a.func,
+                AggregateFunc::Sum {
+                    output: ScalarType::Interval
+                }
+            )
+    })
 }
 
 /// Whether every aggregate is `count` of an argument that is never NULL (`count(*)`):
