@@ -113,6 +113,18 @@ fn pg_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            // Per auction and day: every aggregate on the monotonic reduce.
+            "q17",
+            "SELECT auction, to_char(date_time, 'YYYY-MM-DD') AS day, count(*) AS total_bids,
+                    count(*) FILTER (WHERE price < 10000) AS rank1_bids,
+                    count(*) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bids,
+                    count(*) FILTER (WHERE price >= 1000000) AS rank3_bids,
+                    min(price) AS min_price, max(price) AS max_price, avg(price) AS avg_price,
+                    sum(price) AS sum_price
+             FROM bid GROUP BY auction, to_char(date_time, 'YYYY-MM-DD')"
+                .into(),
+        ),
+        (
             "q18",
             "SELECT auction, bidder, price, channel, url, date_time, extra
              FROM (SELECT *, row_number() OVER (PARTITION BY bidder, auction
