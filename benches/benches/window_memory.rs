@@ -14,15 +14,26 @@
 //! (which keeps every input row): the contrast shows what freeing state buys. Each run
 //! prints one line:
 //!
-//! `window_memory mode=window events=N workers=W wall_s=.. events_per_s=.. peak_rss_mb=.. windows=..`
+//! `window_memory mode=window events=N workers=W wall_s=.. events_per_s=.. peak_rss_mb=.. windows=.. bids=.. peak_join_rows=..`
+//!
+//! (`peak_join_rows`: the most rows the interval joins held at once, sampled every 5 ms.)
 //!
 //! and the parent prints the ratio of the 10N run's peak RSS to the N run's.
+//!
+//! `--mode interval_join` runs Nexmark q7 (flink-queries/q7.sql: each 10-second window's
+//! highest bid joined back to the bids of that window by an interval on event time),
+//! planned as the interval join that frees a bid once the watermark has passed the
+//! windows it can match. `--mode join` runs the same query with the bids read through a
+//! `UNION ALL` with an empty branch, which the planner does not see through, so it keeps
+//! the ordinary join (every bid kept). `--mode joins` runs both. Their lines report
+//! `windows=` as the number of result rows.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use laaster_connectors::nexmark::queries::{Placeholders, queries_dir, statements};
+use laaster_dataflow::render::interval_join::interval_join_metrics;
 use laaster_engine::{Engine, EngineConfig, ExecuteResult};
 
 struct Options {
@@ -53,6 +64,7 @@ fn parse_options() -> Options {
             "--mode" => {
                 options.modes = match value.as_str() {
                     "both" => vec!["window".into(), "reduce".into()],
+                    "joins" => vec!["interval_join".into(), "join".into()],
                     other => vec![other.to_string()],
                 }
             }
@@ -84,7 +96,34 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Nexmark q7 over `bids` (flink-queries/q7.sql without its sink).
+fn q7(bids: &str) -> String {
+    format!(
+        "CREATE MATERIALIZED VIEW windows AS
+         SELECT B.auction, B.price, B.bidder, B.`dateTime`, B.extra
+         FROM {bids} B
+         JOIN (
+           SELECT MAX(price) AS maxprice, window_end AS `dateTime`
+           FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '10' SECOND))
+           GROUP BY window_start, window_end
+         ) B1
+         ON B.price = B1.maxprice
+         WHERE B.`dateTime` BETWEEN B1.`dateTime` - INTERVAL '10' SECOND AND B1.`dateTime`"
+    )
+}
+
 fn query(mode: &str) -> String {
+    match mode {
+        "interval_join" => return q7("bid"),
+        "join" => {
+            return format!(
+                "CREATE VIEW bid_all_kept AS SELECT * FROM bid UNION ALL SELECT * FROM bid WHERE price < 0;
+                 {}",
+                q7("bid_all_kept")
+            );
+        }
+        _ => {}
+    }
     let extra = if mode == "reduce" {
         ", sum(price::double precision) AS float_total"
     } else {
@@ -120,16 +159,26 @@ fn run(options: &Options, mode: &str) -> Result<String, String> {
     for statement in statements(&ddl).iter().chain(&statements(&views)) {
         session.execute(statement).map_err(|e| e.to_string())?;
     }
-    session.execute(&query(mode)).map_err(|e| e.to_string())?;
+    for statement in statements(&query(mode)) {
+        session.execute(&statement).map_err(|e| e.to_string())?;
+    }
+    // The most rows the interval joins held at once (sampled): their state, as against
+    // the process's memory.
+    let mut peak_join_rows = 0;
     while !session
         .source_status("datagen")
         .map_err(|e| e.to_string())?
         .done
     {
+        peak_join_rows = peak_join_rows.max(interval_join_metrics().live_rows);
         std::thread::sleep(Duration::from_millis(5));
     }
     let results = session
-        .execute("SELECT count(*), sum(bids) FROM windows")
+        .execute(if mode.ends_with("join") {
+            "SELECT count(*), count(*) FROM windows"
+        } else {
+            "SELECT count(*), sum(bids) FROM windows"
+        })
         .map_err(|e| e.to_string())?;
     let wall = start.elapsed().as_secs_f64();
     let (windows, bids) = match results.first() {
@@ -143,7 +192,7 @@ fn run(options: &Options, mode: &str) -> Result<String, String> {
         _ => (String::new(), String::new()),
     };
     Ok(format!(
-        "window_memory mode={mode} events={} workers={} wall_s={wall:.3} events_per_s={:.0} peak_rss_mb={:.0} windows={windows} bids={bids}",
+        "window_memory mode={mode} events={} workers={} wall_s={wall:.3} events_per_s={:.0} peak_rss_mb={:.0} windows={windows} bids={bids} peak_join_rows={peak_join_rows}",
         options.events,
         options.workers,
         options.events as f64 / wall,
