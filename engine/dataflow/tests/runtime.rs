@@ -36,6 +36,7 @@ fn peek(
         peek_id,
         plan: Arc::new(plan),
         timestamp,
+        limit: None,
     });
     let mut rows = Vec::new();
     for _ in 0..workers.commands.len() {

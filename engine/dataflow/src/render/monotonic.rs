@@ -565,6 +565,8 @@ pub fn render_monotonic_window<'s>(
 }
 
 type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
+/// A `(key, value)` row with its multiplicity, as [`by_time`] buffers it.
+type KeyedRow = ((Row, Row), Diff);
 
 fn split_keyed<'s>(
     results: VecCollection<'s, Timestamp, Result<(Row, Row), EvalError>, Diff>,
@@ -592,7 +594,7 @@ fn by_time<'s>(
             exchange,
             name,
             move |_capability, _info| {
-                let mut pending: BTreeMap<Timestamp, Vec<((Row, Row), Diff)>> = BTreeMap::new();
+                let mut pending: BTreeMap<Timestamp, Vec<KeyedRow>> = BTreeMap::new();
                 let mut held: Option<Capability<Timestamp>> = None;
                 let mut out = Vec::new();
                 move |(input, frontier), output| {
