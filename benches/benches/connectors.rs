@@ -170,7 +170,10 @@ fn run(o: &Options, bench: &str, workers: usize) -> Result<String> {
         }
         "nats" => (
             "nats_to_nats",
-            nats_throughput(o, workers)?,
+            {
+                nats_delete_stale();
+                nats_throughput(o, workers)?
+            },
             nats_latency(o, workers)?,
         ),
         other => return Err(format!("unknown bench '{other}' (redis, kafka or nats)")),
@@ -779,6 +782,37 @@ fn nats_delete(streams: &[&str]) {
             }
         });
     }
+}
+
+/// Deletes `LBENCH_<pid>_*` streams left by bench processes that no longer run (a run
+/// killed by a signal skips [`NatsStreams`]' cleanup).
+fn nats_delete_stale() {
+    let Ok(runtime) = runtime() else {
+        return;
+    };
+    runtime.block_on(async {
+        use futures::StreamExt;
+        let Ok(js) = nats_context().await else {
+            return;
+        };
+        let names: Vec<String> = js
+            .stream_names()
+            .filter_map(|n| async { n.ok() })
+            .collect()
+            .await;
+        for name in names {
+            let Some(pid) = name
+                .strip_prefix("LBENCH_")
+                .and_then(|rest| rest.split('_').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = js.delete_stream(&name).await;
+            }
+        }
+    });
 }
 
 /// Each sink message: (whether its op header is `+`, payload).

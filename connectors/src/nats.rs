@@ -217,9 +217,11 @@ impl SourceReader for NatsReader {
             let pulled = match self.messages.try_recv() {
                 Ok(pulled) => pulled,
                 Err(TryRecvError::Empty) if got == 0 && !timeout.is_zero() => {
+                    let messages = &mut self.messages;
+                    // The timer is made inside the runtime (it needs its clock).
                     let waited = self
                         .runtime
-                        .block_on(tokio::time::timeout(timeout, self.messages.recv()));
+                        .block_on(async { tokio::time::timeout(timeout, messages.recv()).await });
                     match waited {
                         Ok(Some(pulled)) => pulled,
                         Ok(None) => return Err(self.stopped()),
@@ -363,44 +365,52 @@ impl NatsWriter {
 
     fn wait(&mut self) -> Result<(), ConnectorError> {
         let pending = std::mem::take(&mut self.pending);
-        let options = &self.options;
-        self.runtime.block_on(async {
-            for ack in futures::future::join_all(pending.into_iter().map(|f| f.into_future())).await
-            {
-                ack.map_err(|e| nats_error("JetStream did not store a message", options, e))?;
-            }
-            Ok(())
-        })
+        self.runtime.block_on(wait_for_acks(pending, &self.options))
     }
+}
+
+/// Waits for JetStream's acknowledgement of every publish in `pending`.
+async fn wait_for_acks(
+    pending: Vec<jetstream::context::PublishAckFuture>,
+    options: &NatsOptions,
+) -> Result<(), ConnectorError> {
+    for ack in futures::future::join_all(pending.into_iter().map(|f| f.into_future())).await {
+        ack.map_err(|e| nats_error("JetStream did not store a message", options, e))?;
+    }
+    Ok(())
 }
 
 impl SinkWriter for NatsWriter {
     fn write(&mut self, updates: &[(Row, Timestamp, Diff)]) -> Result<(), ConnectorError> {
+        let mut messages = Vec::with_capacity(updates.len());
         for (row, _, diff) in updates {
             self.message.clear();
             self.encoder
                 .encode(row, *diff, &mut self.message)
                 .map_err(|e| ConnectorError::new(format!("cannot encode a row: {e}")))?;
+            let payload = bytes::Bytes::copy_from_slice(&self.message);
             for _ in 0..diff.unsigned_abs() {
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert("op", if *diff > 0 { "+" } else { "-" });
-                let subject = self.options.subject.clone();
-                let payload = bytes::Bytes::copy_from_slice(&self.message);
-                let js = &self.js;
-                let options = &self.options;
-                let ack = self.runtime.block_on(async {
-                    js.publish_with_headers(subject, headers, payload)
-                        .await
-                        .map_err(|e| nats_error("publishing failed", options, e))
-                })?;
-                self.pending.push(ack);
-            }
-            // Bounded buffering: wait for the server once 1,000 messages are in flight.
-            if self.pending.len() >= 1000 {
-                self.wait()?;
+                messages.push((*diff > 0, payload.clone()));
             }
         }
-        Ok(())
+        let (js, options, pending) = (&self.js, &self.options, &mut self.pending);
+        // One pass on the client's runtime for the whole batch (not one per message).
+        self.runtime.block_on(async {
+            for (insert, payload) in messages {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("op", if insert { "+" } else { "-" });
+                let ack = js
+                    .publish_with_headers(options.subject.clone(), headers, payload)
+                    .await
+                    .map_err(|e| nats_error("publishing failed", options, e))?;
+                pending.push(ack);
+                // Bounded buffering: wait for the server once 1,000 messages are in flight.
+                if pending.len() >= 1000 {
+                    wait_for_acks(std::mem::take(pending), options).await?;
+                }
+            }
+            Ok(())
+        })
     }
 
     fn complete(&mut self, _upper: Timestamp) -> Result<(), ConnectorError> {
