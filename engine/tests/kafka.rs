@@ -244,6 +244,12 @@ fn produce_record(
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
+/// A record to produce: (partition, key, url, headers, timestamp in ms).
+type Record<'a> = (i32, Option<&'a [u8]>, &'a str, Vec<Header<'a>>, i64);
+
+/// A header: name and value.
+type Header<'a> = (&'a str, Option<&'a [u8]>);
+
 #[test]
 fn kafka_keys_headers_and_envelope_are_metadata_columns() {
     let broker = Broker::start();
@@ -255,7 +261,7 @@ fn kafka_keys_headers_and_envelope_are_metadata_columns() {
         .unwrap();
     // (partition, key, url, headers, timestamp ms)
     let base = 1_700_000_000_000_i64;
-    let records: [(i32, Option<&[u8]>, &str, Vec<(&str, Option<&[u8]>)>, i64); 4] = [
+    let records: [Record; 4] = [
         (
             0,
             Some(b"k1"),
