@@ -82,7 +82,9 @@
 //! `'sink.delivery-guarantee'` = `at-least-once` (default) flushes the producer in
 //! [`SinkWriter::complete`](crate::api::SinkWriter::complete), so a completed timestamp
 //! is acknowledged by the broker (`acks=all`) before the engine moves on; delivery
-//! failures are returned there.
+//! failures are returned there. The flush serves delivery reports in 1 ms steps
+//! (rdkafka's own `flush` waits in 100 ms steps, which cost every completed timestamp
+//! 100 ms).
 //! `none` leaves delivery to librdkafka's background (failures still surface at the next
 //! `complete`). `exactly-once` (transactions) is not supported.
 //!
