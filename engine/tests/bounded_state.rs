@@ -388,3 +388,62 @@ fn q7_with_emit_on_window_close_matches_the_ordinary_join() {
         assert!(rows.iter().all(|(_, _, diff)| *diff > 0), "{rows:?}");
     }
 }
+
+/// An interval join between two sources, each with its own readers and watermark.
+#[test]
+fn interval_join_of_two_sources_matches_the_ordinary_join() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = interval_join_metrics();
+    for workers in [1, 2] {
+        let (_engine, mut session) = engine(workers);
+        let ddl = source_ddl(4_000);
+        session.execute(&ddl).expect("source");
+        let other = ddl
+            .split(';')
+            .next()
+            .expect("CREATE TABLE")
+            .replace("CREATE TABLE events", "CREATE TABLE other");
+        session.execute(&other).expect("second source");
+        session
+            .execute(
+                "CREATE VIEW other_bid AS SELECT bid.auction AS auction, bid.price AS price, `dateTime`
+                 FROM other WHERE event_type = 2",
+            )
+            .expect("view");
+        let query = |bids: &str| {
+            format!(
+                "SELECT a.auction, a.price, b.price AS other_price
+                 FROM {bids} a JOIN other_bid b
+                 ON a.auction = b.auction
+                 AND a.`dateTime` BETWEEN b.`dateTime` - INTERVAL '1' SECOND AND b.`dateTime`"
+            )
+        };
+        let (evicting, ordinary) = (query("bid"), query("bid_plain"));
+        let plan = explain(&mut session, &evicting);
+        assert!(
+            plan.contains("IntervalJoin") && plan.contains("watermark=events,other"),
+            "{plan}"
+        );
+        let difference = format!(
+            "SUBSCRIBE TO (
+               SELECT * FROM (({evicting}) EXCEPT ALL ({ordinary})) a
+               UNION ALL
+               SELECT * FROM (({ordinary}) EXCEPT ALL ({evicting})) b)"
+        );
+        let updates = drain(&mut session, &difference);
+        assert!(
+            updates.is_empty(),
+            "workers={workers}: {:?}",
+            &updates[..updates.len().min(5)]
+        );
+        let joined = drain(&mut session, &format!("SUBSCRIBE TO ({evicting})"));
+        assert!(
+            joined.len() > 100,
+            "workers={workers}: {} rows",
+            joined.len()
+        );
+    }
+    let after = interval_join_metrics();
+    assert_eq!(after.late_rows, before.late_rows, "{after:?}");
+    assert!(after.freed_rows > before.freed_rows, "{after:?}");
+}
