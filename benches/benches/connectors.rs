@@ -892,7 +892,8 @@ fn nats_sql(stream: &str, subject: &str, out: &str, out_subject: &str, view: &st
              'stream' = '{stream}', 'subject' = '{subject}', 'consumer' = 'bench', 'format' = 'json');
          {view};
          CREATE SINK tally_out FROM tally WITH ('connector' = 'nats-jetstream', 'url' = '{NATS_URL}',
-             'stream' = '{out}', 'subject' = '{out_subject}', 'format' = 'json')"
+             'stream' = '{out}', 'subject' = '{out_subject}', 'format' = 'json',
+             'sink.mode' = 'upsert', 'sink.key' = 'contestant')"
     )
 }
 
