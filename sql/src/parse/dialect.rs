@@ -593,6 +593,40 @@ mod tests {
     }
 
     #[test]
+    fn metadata_columns_round_trip() {
+        let sql = "CREATE TABLE t (url TEXT, k BYTEA METADATA FROM 'key', \
+                   off BIGINT METADATA FROM 'offset' VIRTUAL, headers JSONB METADATA, \
+                   p INT METADATA VIRTUAL) WITH ('connector' = 'kafka')";
+        let mut statements = Parser::parse_sql(&LaasterDialect::default(), sql).expect("parses");
+        let statement = statements.remove(0);
+        assert_eq!(statement.to_string(), sql);
+        let Statement::CreateTable(create) = statement else {
+            panic!("not a CREATE TABLE");
+        };
+        let read: Vec<_> = create
+            .columns
+            .iter()
+            .map(|c| c.options.iter().find_map(|o| parse_metadata(&o.option)))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                None,
+                Some((Some("key".to_string()), false)),
+                Some((Some("offset".to_string()), true)),
+                Some((None, false)),
+                Some((None, true)),
+            ]
+        );
+        let err = Parser::parse_sql(
+            &LaasterDialect::default(),
+            "CREATE TABLE t (h MAP<TEXT, BYTEA>)",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no map type"), "{err}");
+    }
+
+    #[test]
     fn accepts_backtick_identifiers() {
         let parsed = Parser::parse_sql(&LaasterDialect::default(), "SELECT `a b` FROM `t`");
         let statement = parsed.expect("parses").remove(0);
