@@ -17,9 +17,13 @@
 //!                                  └─row::event_to_row───▶ laaster_repr::Row (event_type, person, auction, bid)
 //!   ```
 //!
-//! The `Source`/`Sink` traits and external systems (Kafka, files, ...) follow in issue 5.
+//! - [`api`] — the source/sink contract (who calls what, in which order, how a consumer's
+//!   external state is released on DROP); [`registry`] — every external connector and its
+//!   checked options; [`format`] — json, csv, raw, debezium-json, avro, parquet;
+//!   [`metadata`] — metadata columns (`METADATA FROM 'key'`, Kafka's envelope); one module
+//!   per system: [`kafka`], [`redis`], [`nats`], [`postgres`], [`file`].
 //!
-//! Start reading at [`nexmark`].
+//! Start reading at [`api`] for connectors, at [`nexmark`] for the generator.
 
 pub mod api;
 pub mod datagen;
