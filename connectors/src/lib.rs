@@ -19,9 +19,9 @@
 //!
 //! - [`api`] — the source/sink contract (who calls what, in which order, how a consumer's
 //!   external state is released on DROP); [`registry`] — every external connector and its
-//!   checked options; [`format`] — json, csv, raw, debezium-json, avro, parquet;
+//!   checked options; [`format`](mod@format) — json, csv, raw, debezium-json, avro, parquet;
 //!   [`metadata`] — metadata columns (`METADATA FROM 'key'`, Kafka's envelope); one module
-//!   per system: [`kafka`], [`redis`], [`nats`], [`postgres`], [`file`].
+//!   per system: [`kafka`], [`redis`], [`nats`], [`postgres`], [`file`](mod@file).
 //!
 //! Start reading at [`api`] for connectors, at [`nexmark`] for the generator.
 
