@@ -214,3 +214,53 @@ fn as_of_before_retained_history_is_refused() {
     );
     assert!(error.hint.is_some());
 }
+
+#[test]
+fn global_aggregate_over_a_bounded_source_delivers_and_ends() {
+    // The whole dataflow can be complete before the subscription's sinks first report
+    // a frontier; that is the end of the feed, not "no frontier yet" (this hung).
+    for workers in [1, 2] {
+        let engine = Engine::start(EngineConfig {
+            workers,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let mut session = engine.session();
+        session
+            .execute(
+                "CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', \
+                 'number-of-rows' = '1000', 'fields.id.kind' = 'sequence', \
+                 'fields.id.start' = '1', 'fields.id.end' = '1000')",
+            )
+            .expect("source");
+        let feed = subscribe(
+            &mut session,
+            "SUBSCRIBE TO (SELECT count(*), min(id), sum(id) FROM gen)",
+        );
+        let mut rows: Vec<(Vec<String>, i64)> = Vec::new();
+        loop {
+            match feed.recv_timeout(Duration::from_secs(20)) {
+                Ok(Some(SubscribeEvent::Updates(updates))) => {
+                    for (row, _, diff) in updates {
+                        rows.push((row.iter().map(format_datum).collect(), diff));
+                    }
+                }
+                Ok(Some(SubscribeEvent::Progress(_))) => {}
+                Ok(Some(SubscribeEvent::Error(e))) => panic!("{e}"),
+                Ok(None) => panic!("no event within 20 s (workers={workers}): {rows:?}"),
+                Err(_) => break,
+            }
+        }
+        let mut net: std::collections::BTreeMap<Vec<String>, i64> = Default::default();
+        for (row, diff) in rows {
+            *net.entry(row).or_default() += diff;
+        }
+        net.retain(|_, diff| *diff != 0);
+        let final_rows: Vec<_> = net.into_iter().collect();
+        assert_eq!(
+            final_rows,
+            vec![(vec!["1000".to_string(), "1".to_string(), "500500".to_string()], 1)],
+            "workers={workers}"
+        );
+    }
+}

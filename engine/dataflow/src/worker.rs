@@ -153,6 +153,10 @@ struct SubscribeBuffer {
     errors: Vec<(EvalError, Timestamp, Diff)>,
     oks_frontier: Antichain<Timestamp>,
     errs_frontier: Antichain<Timestamp>,
+    /// Whether each sink has run once (its frontier is known). An empty frontier means
+    /// "not yet known" before and "complete" after.
+    oks_seen: bool,
+    errs_seen: bool,
 }
 
 struct ActiveSubscribe {
@@ -747,6 +751,7 @@ impl WorkerState {
                     let mut buffer = ok_buffer.borrow_mut();
                     input.for_each(|_capability, data| buffer.updates.append(data));
                     buffer.oks_frontier = frontier.frontier().to_owned();
+                    buffer.oks_seen = true;
                 },
             );
             rendered
@@ -756,6 +761,7 @@ impl WorkerState {
                     let mut buffer = err_buffer.borrow_mut();
                     input.for_each(|_capability, data| buffer.errors.append(data));
                     buffer.errs_frontier = frontier.frontier().to_owned();
+                    buffer.errs_seen = true;
                 });
         });
         self.start_readers(
@@ -836,11 +842,10 @@ impl WorkerState {
                 .chain(buffer.errs_frontier.elements())
                 .min()
                 .copied();
-            // Before the sinks first ran, frontiers are empty antichains: wait.
-            if buffer.oks_frontier.elements().is_empty()
-                && buffer.errs_frontier.elements().is_empty()
-                && subscribe.reported_upper.is_none()
-            {
+            // Before both sinks first ran, their frontiers are unknown: wait. (A dataflow
+            // over a bounded source can be complete, both frontiers empty, by then: that
+            // is the end of the feed, not "not yet".)
+            if !(buffer.oks_seen && buffer.errs_seen) {
                 continue;
             }
             let as_of = subscribe.as_of;
