@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
-use laaster_dataflow::source::SourceConsumer;
 use laaster_dataflow::command::PeekLimit;
+use laaster_dataflow::source::SourceConsumer;
 use laaster_dataflow::{Command, Response, WorkerHandles, start_workers};
 use laaster_repr::plan::Plan;
 use laaster_repr::{Diff, ErrorResponse, Row, Timestamp};

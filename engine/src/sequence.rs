@@ -621,7 +621,9 @@ impl Sequencer<'_> {
             count: usize::try_from(limit.saturating_add(query.finishing.offset))
                 .unwrap_or(usize::MAX),
         });
-        let rows = self.coordinator.peek_limited(query.plan, timestamp, limit)?;
+        let rows = self
+            .coordinator
+            .peek_limited(query.plan, timestamp, limit)?;
         let rows = query.finishing.apply(rows);
         Ok(ExecuteResult::Rows(RowSet {
             desc: query.desc,

@@ -405,38 +405,6 @@ fn insert_target(statement: &str) -> Option<String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subscribe_targets() {
-        assert_eq!(
-            subscribe_sql("tally", true, None).unwrap(),
-            "SUBSCRIBE TO tally"
-        );
-        assert_eq!(
-            subscribe_sql("SELECT 1", false, Some(5)).unwrap(),
-            "SUBSCRIBE (SELECT 1) WITH (snapshot = false) AS OF 5"
-        );
-        assert!(subscribe_sql("SELECT 1); DROP TABLE t; --", true, None).is_err());
-        assert!(subscribe_sql("  ", true, None).is_err());
-    }
-
-    #[test]
-    fn insert_targets() {
-        assert_eq!(
-            insert_target("INSERT INTO Votes VALUES (1)").as_deref(),
-            Some("votes")
-        );
-        assert_eq!(
-            insert_target("insert into t(a) values (1)").as_deref(),
-            Some("t")
-        );
-        assert_eq!(insert_target("SELECT 1"), None);
-    }
-}
-
 /// `schema` with its DEFAULTs evaluated now: its `SHOW CREATE TABLE` text planned again
 /// on its own (a DEFAULT cannot reference other relations) and each DEFAULT evaluated.
 /// No DEFAULTs when there is no text or it does not plan as a plain table.
@@ -470,4 +438,36 @@ pub fn refreshed(mut schema: TableSchema) -> TableSchema {
             .collect();
     }
     schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscribe_targets() {
+        assert_eq!(
+            subscribe_sql("tally", true, None).unwrap(),
+            "SUBSCRIBE TO tally"
+        );
+        assert_eq!(
+            subscribe_sql("SELECT 1", false, Some(5)).unwrap(),
+            "SUBSCRIBE (SELECT 1) WITH (snapshot = false) AS OF 5"
+        );
+        assert!(subscribe_sql("SELECT 1); DROP TABLE t; --", true, None).is_err());
+        assert!(subscribe_sql("  ", true, None).is_err());
+    }
+
+    #[test]
+    fn insert_targets() {
+        assert_eq!(
+            insert_target("INSERT INTO Votes VALUES (1)").as_deref(),
+            Some("votes")
+        );
+        assert_eq!(
+            insert_target("insert into t(a) values (1)").as_deref(),
+            Some("t")
+        );
+        assert_eq!(insert_target("SELECT 1"), None);
+    }
 }
