@@ -259,7 +259,10 @@ fn global_aggregate_over_a_bounded_source_delivers_and_ends() {
         let final_rows: Vec<_> = net.into_iter().collect();
         assert_eq!(
             final_rows,
-            vec![(vec!["1000".to_string(), "1".to_string(), "500500".to_string()], 1)],
+            vec![(
+                vec!["1000".to_string(), "1".to_string(), "500500".to_string()],
+                1
+            )],
             "workers={workers}"
         );
     }
