@@ -195,6 +195,35 @@ impl PackedRow {
         packer.finish()
     }
 
+    /// Column `column` as an integer, without decoding the row: `Some(Some(v))` for a
+    /// SMALLINT, INT or BIGINT, `Some(None)` for NULL, `None` for any other type or a
+    /// column past the end. How joins on one integer column key rows by an `i64`.
+    #[inline]
+    pub fn int_column(&self, column: usize) -> Option<Option<i64>> {
+        let encoded = self.columns().nth(column)?;
+        let payload = &encoded[1..];
+        match encoded[0] {
+            tag::NULL => Some(None),
+            tag::INT16 => Some(Some(
+                ((u16::from_be_bytes(array(payload)) ^ (1 << 15)) as i16).into(),
+            )),
+            tag::INT32 => Some(Some(
+                ((u32::from_be_bytes(array(payload)) ^ (1 << 31)) as i32).into(),
+            )),
+            t @ tag::INT64_FIRST..=tag::INT64_NEGATIVE => Some(Some(decode_i64(
+                payload,
+                usize::from(tag::INT64_NEGATIVE - t),
+                true,
+            ))),
+            t @ tag::INT64_POSITIVE..=tag::INT64_LAST => Some(Some(decode_i64(
+                payload,
+                usize::from(t - tag::INT64_POSITIVE),
+                false,
+            ))),
+            _ => None,
+        }
+    }
+
     /// A packed row of the given columns of `self` followed by `other` (column
     /// `self.arity() + i` is `other`'s column `i`), copied without decoding: how a join
     /// builds its output row. Columns past the end are skipped.
