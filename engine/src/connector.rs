@@ -40,7 +40,16 @@ pub(crate) struct EngineOptions {
     pub allowed_lateness: i64,
     /// `'scan.mode' = 'upsert'`: each message is the latest row of its PRIMARY KEY.
     pub upsert: bool,
+    /// `'scan.watermark.alignment.max-drift'`, in microseconds (`Some(None)`: `'off'`).
+    pub max_drift: Option<Option<i64>>,
 }
+
+/// The watermark alignment of sources that do not set
+/// `'scan.watermark.alignment.max-drift'`: generated sources (nexmark, datagen), whose
+/// workers' shares advance at the same pace by construction, align within one second of
+/// event time; external sources, whose splits may be empty or backlogged, do not align
+/// unless asked (as in Flink).
+pub(crate) const GENERATED_MAX_DRIFT_MICROS: i64 = 1_000_000;
 
 fn invalid(option: &str, value: &str, hint: &str) -> ErrorResponse {
     ErrorResponse::new(
@@ -81,6 +90,7 @@ pub(crate) fn split_options(
         idle_timeout: None,
         allowed_lateness: 0,
         upsert: false,
+        max_drift: None,
     };
     let mut rest = Vec::new();
     for (key, value) in &source.options {
@@ -122,6 +132,21 @@ pub(crate) fn split_options(
                     .ok_or_else(|| invalid("allowed-lateness", value, DURATION_HINT))?;
                 engine.allowed_lateness = i64::try_from(lateness.as_micros())
                     .map_err(|_| invalid("allowed-lateness", value, DURATION_HINT))?;
+            }
+            "scan.watermark.alignment.max-drift" => {
+                engine.max_drift = Some(if value.trim().eq_ignore_ascii_case("off") {
+                    None
+                } else {
+                    let hint = "Write a duration such as '1 s' or '500 ms' (how far one worker's reader may run ahead of the slowest in event time), or 'off'.";
+                    let drift = parse_duration(value).ok_or_else(|| {
+                        invalid("scan.watermark.alignment.max-drift", value, hint)
+                    })?;
+                    Some(
+                        i64::try_from(drift.as_micros()).map_err(|_| {
+                            invalid("scan.watermark.alignment.max-drift", value, hint)
+                        })?,
+                    )
+                });
             }
             "scan.mode" => {
                 engine.upsert = match value.to_ascii_lowercase().as_str() {

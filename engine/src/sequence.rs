@@ -260,6 +260,27 @@ impl Sequencer<'_> {
             ),
             _ => (false, laaster_dataflow::external::SourceChanges::Append),
         };
+        if matches!(engine_options.max_drift, Some(Some(_))) && source.watermark.is_none() {
+            return Err(ErrorResponse::new(
+                "22023",
+                format!(
+                    "option 'scan.watermark.alignment.max-drift' of \"{}\" needs a watermark",
+                    source.name
+                ),
+            )
+            .with_hint("Declare WATERMARK FOR <column> AS <expression> in the table, or remove the option.".to_string()));
+        }
+        // Watermark alignment: as asked, else on for generated sources (see
+        // GENERATED_MAX_DRIFT_MICROS); only sources with a watermark have one to align.
+        let generated = !matches!(
+            connector,
+            laaster_dataflow::source::SourceConnector::External { .. }
+        );
+        let alignment = engine_options
+            .max_drift
+            .unwrap_or(generated.then_some(crate::connector::GENERATED_MAX_DRIFT_MICROS))
+            .filter(|_| source.watermark.is_some())
+            .map(|drift| Arc::new(laaster_dataflow::source::WatermarkAlignment::new(drift)));
         let errors_name = format!("{}_errors", source.name);
         if dead_letter {
             self.exists(&errors_name, false)?;
@@ -352,6 +373,7 @@ impl Sequencer<'_> {
                 idle_timeout: engine_options.idle_timeout,
                 allowed_lateness: engine_options.allowed_lateness,
                 errors_table,
+                alignment,
             }),
         });
         Ok(command("CREATE TABLE"))

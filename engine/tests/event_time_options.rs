@@ -245,3 +245,65 @@ fn allowed_lateness_keeps_late_rows_within_it_and_routes_the_rest() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `'scan.watermark.alignment.max-drift'`: a duration or `'off'`, only with a
+/// watermark; an aligned external source still produces every row (its readers take
+/// turns within the drift), with 2 workers.
+#[test]
+fn watermark_alignment_option() {
+    let (_engine, mut session) = engine(2);
+    let dir = fresh_dir("alignment");
+    let lines: Vec<String> = (0..2_000).map(|i| click(i % 7, i * 10)).collect();
+    write_file(&dir, "clicks.json", &lines);
+    let path = dir.display().to_string();
+
+    let error = session
+        .execute(&source_ddl(
+            "bad",
+            &path,
+            ", 'scan.watermark.alignment.max-drift' = 'soon'",
+        ))
+        .expect_err("not a duration");
+    assert!(
+        error
+            .to_string()
+            .contains("scan.watermark.alignment.max-drift"),
+        "{error}"
+    );
+    let error = session
+        .execute(&format!(
+            "CREATE TABLE plain (user_id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json', 'scan.watermark.alignment.max-drift' = '1 s')"
+        ))
+        .expect_err("no watermark");
+    assert!(error.to_string().contains("needs a watermark"), "{error}");
+
+    session
+        .execute(&source_ddl(
+            "clicks",
+            &path,
+            ", 'scan.watermark.alignment.max-drift' = '100 ms', 'source.idle-timeout' = '50 ms'",
+        ))
+        .expect("aligned source");
+    session
+        .execute("CREATE MATERIALIZED VIEW per_user AS SELECT user_id, count(*) AS n FROM clicks GROUP BY user_id")
+        .expect("view");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !session.source_status("clicks").expect("status").done {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "source did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(
+        rows(&mut session, "SELECT sum(n) FROM per_user"),
+        vec![vec!["2000".to_string()]]
+    );
+    session
+        .execute(&source_ddl(
+            "clicks_off",
+            &path,
+            ", 'scan.watermark.alignment.max-drift' = 'off'",
+        ))
+        .expect("alignment off");
+}

@@ -167,6 +167,99 @@ pub struct SourceSpec {
     /// With `'on-error' = 'dead-letter'`: the `<source>_errors` table, fed by a reader of
     /// its own that keeps only the messages that did not decode.
     pub errors_table: Option<laaster_repr::plan::GlobalId>,
+    /// `'scan.watermark.alignment.max-drift'` (on by default for the generated sources,
+    /// see [`WatermarkAlignment`]).
+    pub alignment: Option<std::sync::Arc<WatermarkAlignment>>,
+}
+
+/// Watermark alignment: the readers of one consumer of a source (one per worker) publish
+/// their watermarks here, and a reader whose watermark is ahead of the slowest other
+/// reader's by more than `max_drift` produces nothing until that one catches up.
+///
+/// Operators combine the readers' watermarks as the minimum, so whatever a fast reader
+/// produces past the slowest one's watermark waits in window, join and session state.
+/// Without alignment that backlog is bounded by nothing but scheduling: with 2 workers on
+/// a loaded machine one reader ran minutes of event time ahead and Nexmark q7 grew to
+/// 1.9 GB. With it, the state one reader adds past the combined watermark is bounded by
+/// `max_drift` of its events (plus one batch).
+///
+/// A reader that has not produced a row yet holds the others back (its watermark is
+/// unknown); one that is exhausted or idle (`'source.idle-timeout'`) does not. So an
+/// external source whose split may stay empty needs an idle timeout to use alignment,
+/// as in Flink. The slots are shared memory: all workers are threads of one process.
+#[derive(Debug)]
+pub struct WatermarkAlignment {
+    /// In microseconds of event time.
+    pub max_drift: i64,
+    groups: std::sync::Mutex<
+        std::collections::HashMap<SourceConsumer, std::sync::Arc<[std::sync::atomic::AtomicI64]>>,
+    >,
+}
+
+impl WatermarkAlignment {
+    pub fn new(max_drift: i64) -> Self {
+        WatermarkAlignment {
+            max_drift,
+            groups: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The watermark slots of `consumer`'s readers (created on first use; every slot
+    /// starts as "no row yet").
+    pub fn slots(
+        &self,
+        consumer: SourceConsumer,
+        workers: usize,
+    ) -> std::sync::Arc<[std::sync::atomic::AtomicI64]> {
+        let mut groups = self
+            .groups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::sync::Arc::clone(groups.entry(consumer).or_insert_with(|| {
+            (0..workers.max(1))
+                .map(|_| std::sync::atomic::AtomicI64::new(i64::MIN))
+                .collect()
+        }))
+    }
+
+    /// Forgets `consumer`'s slots (its dataflow is gone).
+    pub fn forget(&self, consumer: SourceConsumer) {
+        self.groups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&consumer);
+    }
+}
+
+/// One reader's place in a [`WatermarkAlignment`] group.
+struct Aligned {
+    slots: std::sync::Arc<[std::sync::atomic::AtomicI64]>,
+    worker: usize,
+    max_drift: i64,
+}
+
+impl Aligned {
+    /// Whether a reader at `watermark` must wait for the slowest other reader.
+    fn held_back(&self, watermark: Option<i64>) -> bool {
+        let Some(own) = watermark else {
+            return false;
+        };
+        let slowest = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(worker, _)| *worker != self.worker)
+            .map(|(_, slot)| slot.load(std::sync::atomic::Ordering::Acquire))
+            .min()
+            .unwrap_or(i64::MAX);
+        own > slowest.saturating_add(self.max_drift)
+    }
+
+    fn publish(&self, watermark: i64) {
+        if let Some(slot) = self.slots.get(self.worker) {
+            slot.store(watermark, std::sync::atomic::Ordering::Release);
+        }
+    }
 }
 
 impl SourceSpec {
@@ -225,8 +318,12 @@ pub struct SourceReader {
     pub late_table: Option<laaster_repr::plan::GlobalId>,
     idle_timeout: Option<std::time::Duration>,
     allowed_lateness: i64,
-    /// When this reader last produced a row (or started).
+    /// When this reader last produced a row (or started, or was held back by alignment).
     last_row: std::time::Instant,
+    /// Its watermark alignment group, if the source aligns.
+    aligned: Option<Aligned>,
+    /// Rounds in which alignment held this reader back.
+    pub held_back: u64,
 }
 
 impl SourceReader {
@@ -273,7 +370,24 @@ impl SourceReader {
             idle_timeout: spec.idle_timeout,
             allowed_lateness: spec.allowed_lateness,
             last_row: std::time::Instant::now(),
+            aligned: None,
+            held_back: 0,
         }
+    }
+
+    /// Joins this reader (worker `worker`'s) to its consumer's alignment group.
+    pub fn align(
+        &mut self,
+        alignment: &WatermarkAlignment,
+        consumer: SourceConsumer,
+        worker: usize,
+        workers: usize,
+    ) {
+        self.aligned = Some(Aligned {
+            slots: alignment.slots(consumer, workers),
+            worker,
+            max_drift: alignment.max_drift,
+        });
     }
 
     /// Whether the reader has produced nothing for longer than `'source.idle-timeout'`.
@@ -326,6 +440,14 @@ impl SourceReader {
         out: &mut Vec<(Row, laaster_repr::Diff)>,
         late: &mut Vec<Row>,
     ) -> bool {
+        if let Some(aligned) = &self.aligned
+            && aligned.held_back(self.watermark)
+        {
+            // Waiting for the slowest reader is not idleness.
+            self.last_row = std::time::Instant::now();
+            self.held_back += 1;
+            return true;
+        }
         if let Generator::External(reader) = &mut self.generator {
             reader.new_round();
         }
@@ -336,6 +458,10 @@ impl SourceReader {
         }
         if !out.is_empty() || !late.is_empty() {
             self.last_row = std::time::Instant::now();
+        }
+        if let Some(aligned) = &self.aligned {
+            let (watermark, idle) = self.watermark_state(!more);
+            aligned.publish(if idle { WATERMARK_DONE } else { watermark });
         }
         more
     }
@@ -435,5 +561,107 @@ impl SourceReader {
         row.push(Datum::Bool(deleted));
         out.push((row, 1));
         self.emitted += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use laaster_connectors::datagen::{DatagenConfig, FieldKind};
+    use laaster_repr::{ScalarExpr, ScalarType};
+
+    use super::*;
+
+    /// A datagen source whose one column is an event time one millisecond per row (row
+    /// `i` at base + `i` ms; worker `w` of 2 reads the rows `w, w + 2, ...`).
+    fn spec(alignment: Option<Arc<WatermarkAlignment>>) -> SourceSpec {
+        SourceSpec {
+            connector: SourceConnector::Datagen(Arc::new(DatagenConfig {
+                rows: Some(10_000),
+                rows_per_second: None,
+                seed: 7,
+                fields: vec![(
+                    "ts".into(),
+                    ScalarType::Timestamp,
+                    FieldKind::Random {
+                        min: 0.0,
+                        max: 0.0,
+                        length: 0,
+                    },
+                )],
+            })),
+            physical_arity: 1,
+            computed: Vec::new(),
+            event_time: Some(0),
+            watermark: Some(ScalarExpr::Column(0)),
+            late_table: None,
+            retain: false,
+            idle_timeout: None,
+            allowed_lateness: 0,
+            errors_table: None,
+            alignment,
+        }
+    }
+
+    /// Runs worker 0's reader for 100 rounds of 10 rows while worker 1's produced one
+    /// round; returns both readers.
+    fn race(spec: &SourceSpec) -> (SourceReader, SourceReader) {
+        let consumer = SourceConsumer::View(1);
+        let mut readers: Vec<SourceReader> = (0..2)
+            .map(|worker| {
+                let mut reader = SourceReader::new(spec, worker, 2);
+                if let Some(alignment) = &spec.alignment {
+                    reader.align(alignment, consumer, worker, 2);
+                }
+                reader
+            })
+            .collect();
+        let (mut out, mut late) = (Vec::new(), Vec::new());
+        readers[1].produce(10, &mut out, &mut late);
+        for _ in 0..100 {
+            readers[0].produce(10, &mut out, &mut late);
+        }
+        let slow = readers.pop().expect("two readers");
+        let fast = readers.pop().expect("two readers");
+        (fast, slow)
+    }
+
+    #[test]
+    fn alignment_holds_a_fast_reader_within_the_drift_of_the_slowest() {
+        const MILLI: i64 = 1_000;
+        // Unaligned, the fast reader runs 1000 rows (2 s of event time) ahead.
+        let (fast, slow) = race(&spec(None));
+        let ahead = fast.watermark.unwrap() - slow.watermark.unwrap();
+        assert!(ahead > 1_900 * MILLI, "{ahead}");
+
+        // Aligned within 50 ms: it stops once past that, at most one batch (10 rows of
+        // 2 ms) beyond.
+        let alignment = Arc::new(WatermarkAlignment::new(50 * MILLI));
+        let spec = spec(Some(Arc::clone(&alignment)));
+        let (mut fast, mut slow) = race(&spec);
+        let ahead = fast.watermark.unwrap() - slow.watermark.unwrap();
+        assert!(ahead <= 50 * MILLI + 20 * MILLI, "{ahead}");
+        assert!(fast.held_back > 0);
+        assert_eq!(fast.emitted, 40, "four batches before the gate closed");
+
+        // Taking turns, both advance and stay within the drift of each other (one
+        // batch beyond); once one is exhausted nothing holds the other back.
+        let (mut out, mut late) = (Vec::new(), Vec::new());
+        let (mut fast_more, mut slow_more) = (true, true);
+        while fast_more || slow_more {
+            if slow_more {
+                slow_more = slow.produce(10, &mut out, &mut late);
+            }
+            if fast_more {
+                fast_more = fast.produce(10, &mut out, &mut late);
+            }
+            if fast_more && slow_more {
+                let apart = (fast.watermark.unwrap() - slow.watermark.unwrap()).abs();
+                assert!(apart <= 50 * MILLI + 20 * MILLI, "{apart}");
+            }
+        }
+        assert_eq!(fast.emitted + slow.emitted, 10_000);
+        assert_eq!(out.len(), 10_000 - 50);
     }
 }

@@ -528,6 +528,9 @@ impl WorkerState {
     ) -> StreamReader {
         let mut reader = SourceReader::new(spec, self.index, peers);
         reader.set_consumer(consumer_name, false);
+        if let Some(alignment) = &spec.alignment {
+            reader.align(alignment, consumer, self.index, peers);
+        }
         StreamReader {
             source,
             consumer,
@@ -668,13 +671,22 @@ impl WorkerState {
     /// group, a durable consumer, a replication slot). Only here, not at shutdown: a
     /// restarted engine resumes from those.
     fn release_readers(&mut self, dropped: impl Fn(&StreamReader) -> bool) {
+        let mut released = Vec::new();
         for readers in [&mut self.readers, &mut self.finished] {
             let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(readers)
                 .into_iter()
                 .partition(|r| dropped(r));
             *readers = kept;
-            for mut reader in gone {
-                reader.reader.release();
+            released.extend(gone);
+        }
+        for mut reader in released {
+            reader.reader.release();
+            if let Some(alignment) = self
+                .source_specs
+                .get(&reader.source)
+                .and_then(|spec| spec.alignment.as_ref())
+            {
+                alignment.forget(reader.consumer);
             }
         }
     }
