@@ -45,6 +45,16 @@ pub type RowTrace = TraceAgent<KeySpine<PackedRow, Timestamp, Diff>>;
 /// An arrangement of errors.
 pub type ErrTrace = TraceAgent<KeySpine<EvalError, Timestamp, Diff>>;
 
+/// The hasher of operator-local hash maps (keyed by rows, group keys, partition keys):
+/// foldhash, several times cheaper than std's SipHash on short rows. These maps hold
+/// one worker's state of one operator and their keys come from the data, but a HashDoS
+/// attack on them is not part of the threat model (a query's author controls its
+/// data anyway); each map still gets its own random seed, so draining one map into
+/// another never meets the clustering a shared fixed seed can cause.
+pub type FastState = foldhash::fast::RandomState;
+/// A [`HashMap`](std::collections::HashMap) with the [`FastState`] hasher.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, FastState>;
+
 /// The rows and errors of one rendered operator.
 #[derive(Clone)]
 pub struct Rendered<'s> {

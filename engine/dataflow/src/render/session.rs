@@ -21,7 +21,7 @@
 //!
 //! [`Plan::EventTimeSessions`]: laaster_repr::plan::Plan::EventTimeSessions
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use differential_dataflow::{AsCollection, Hashable};
@@ -34,7 +34,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
 use super::watermark::CombinedWatermark;
-use super::{RenderContext, Rendered, WatermarkCollection, split_results};
+use super::{FastMap, RenderContext, Rendered, WatermarkCollection, split_results};
 use crate::source::WatermarkUpdate;
 
 /// Microseconds in a millisecond: `window_time` is `window_end` minus one.
@@ -187,7 +187,7 @@ struct SessionState {
     /// Added to a session's end: the watermark at which it closes is `end + close_after`.
     close_after: i64,
     /// Rows of each partition's open sessions, sorted by time then row.
-    partitions: HashMap<Row, Vec<Held>>,
+    partitions: FastMap<Row, Vec<Held>>,
     /// Partitions by the watermark that closes their first session (may be stale: checked
     /// when reached).
     closing: BTreeMap<i64, Vec<Row>>,
@@ -200,7 +200,7 @@ impl SessionState {
         SessionState {
             gap,
             close_after: time.allowed_lateness.saturating_add(time.offset),
-            partitions: HashMap::new(),
+            partitions: FastMap::default(),
             closing: BTreeMap::new(),
             watermark: CombinedWatermark::new(peers),
             live: 0,
@@ -216,7 +216,7 @@ impl SessionState {
 
     /// Applies the rows of one time and emits each changed partition's difference.
     fn apply_rows(&mut self, time: Timestamp, rows: Vec<(Keyed, Diff)>, out: &mut Vec<Output>) {
-        let mut before: HashMap<Row, Vec<(Row, Diff)>> = HashMap::new();
+        let mut before: FastMap<Row, Vec<(Row, Diff)>> = FastMap::default();
         for ((key, at, tz, row), diff) in rows {
             let late = self
                 .watermark
@@ -266,7 +266,7 @@ impl SessionState {
             if self.partitions.get(&key).is_some_and(Vec::is_empty) {
                 self.partitions.remove(&key);
             }
-            let mut changes: HashMap<Row, Diff> = HashMap::new();
+            let mut changes: FastMap<Row, Diff> = FastMap::default();
             for (row, diff) in old {
                 *changes.entry(row).or_default() -= diff;
             }

@@ -17,7 +17,7 @@
 //!
 //! [`Plan::WindowAggregate`]: laaster_repr::plan::Plan::WindowAggregate
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use differential_dataflow::{AsCollection, Hashable};
@@ -28,7 +28,7 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
-use super::{Rendered, WatermarkCollection, split_results};
+use super::{FastMap, Rendered, WatermarkCollection, split_results};
 use crate::source::WATERMARK_DONE;
 
 /// Open (key, window) groups over every window operator in this process, and how many
@@ -282,7 +282,7 @@ struct WindowState {
     aggregates: Vec<AggregateExpr>,
     emit: WindowEmit,
     peers: usize,
-    groups: HashMap<Row, Group>,
+    groups: FastMap<Row, Group>,
     /// Open groups by the watermark that closes them.
     closing: BTreeMap<i64, Vec<Row>>,
     /// Per reader (worker index): the latest (sequence, watermark, idle).
@@ -297,7 +297,7 @@ impl WindowState {
     /// Applies the rows of one time and emits the changes (default emission).
     fn apply_rows(&mut self, time: Timestamp, rows: Vec<(Keyed, Diff)>, out: &mut Vec<Output>) {
         // Each changed group's row before this time.
-        let mut before: HashMap<Row, Option<Result<Row, EvalError>>> = HashMap::new();
+        let mut before: FastMap<Row, Option<Result<Row, EvalError>>> = FastMap::default();
         for ((key, close_at, values), diff) in rows {
             if diff < 0 {
                 out.push((
@@ -476,7 +476,7 @@ pub fn render_window_aggregate<'s>(
                     aggregates,
                     emit,
                     peers,
-                    groups: HashMap::new(),
+                    groups: FastMap::default(),
                     closing: BTreeMap::new(),
                     readers: vec![None; peers],
                     watermark: None,
@@ -574,7 +574,7 @@ mod tests {
             }],
             emit,
             peers,
-            groups: HashMap::new(),
+            groups: FastMap::default(),
             closing: BTreeMap::new(),
             readers: vec![None; peers],
             watermark: None,
