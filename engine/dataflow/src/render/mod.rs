@@ -135,6 +135,11 @@ impl<'s> RenderContext<'s> {
                 global,
                 monotonic,
             } => {
+                if let Some(counts) =
+                    session::render_reduce_plan(self, input, group_key, aggregates, *global)
+                {
+                    return counts;
+                }
                 if *monotonic != ReduceMonotonicity::Ordinary
                     && aggregates.iter().all(monotonic::supports)
                 {
