@@ -261,6 +261,9 @@ struct Group {
     accumulators: Vec<Accumulator>,
     /// When the watermark reaching this closes the window (end + offset + lateness).
     close_at: i64,
+    /// With `OnUpdate`, once changed at the time being applied: its output row before
+    /// (`None` for a group new at this time).
+    before: Option<Option<Result<Row, EvalError>>>,
 }
 
 impl Group {
@@ -283,6 +286,8 @@ struct WindowState {
     emit: WindowEmit,
     peers: usize,
     groups: FastMap<Row, Group>,
+    /// The groups changed at the time being applied (with `OnUpdate`; scratch).
+    changed: Vec<Row>,
     /// Open groups by the watermark that closes them.
     closing: BTreeMap<i64, Vec<Row>>,
     /// Per reader (worker index): the latest (sequence, watermark, idle).
@@ -296,8 +301,7 @@ type Output = (Result<Row, EvalError>, Timestamp, Diff);
 impl WindowState {
     /// Applies the rows of one time and emits the changes (default emission).
     fn apply_rows(&mut self, time: Timestamp, rows: Vec<(Keyed, Diff)>, out: &mut Vec<Output>) {
-        // Each changed group's row before this time.
-        let mut before: FastMap<Row, Option<Result<Row, EvalError>>> = FastMap::default();
+        let on_update = self.emit == WindowEmit::OnUpdate;
         for ((key, close_at, values), diff) in rows {
             if diff < 0 {
                 out.push((
@@ -314,27 +318,38 @@ impl WindowState {
                 LATE_ROWS.fetch_add(diff as u64, Ordering::Relaxed);
                 continue;
             }
-            let existed = self.groups.contains_key(&key);
+            // One lookup for a group that exists; a new group's key is cloned for the
+            // closing queue and, with `OnUpdate`, the list of changed groups.
             let group = match self.groups.get_mut(&key) {
-                Some(group) => group,
+                Some(group) => {
+                    if on_update && group.before.is_none() {
+                        group.before = Some(Some(group.output(&key)));
+                        self.changed.push(key);
+                    }
+                    group
+                }
                 None => {
                     LIVE_GROUPS.fetch_add(1, Ordering::Relaxed);
                     self.closing.entry(close_at).or_default().push(key.clone());
-                    self.groups.entry(key.clone()).or_insert_with(|| Group {
+                    if on_update {
+                        self.changed.push(key.clone());
+                    }
+                    self.groups.entry(key).or_insert(Group {
                         accumulators: self.aggregates.iter().map(Accumulator::new).collect(),
                         close_at,
+                        before: on_update.then_some(None),
                     })
                 }
             };
-            if self.emit == WindowEmit::OnUpdate && !before.contains_key(&key) {
-                before.insert(key.clone(), existed.then(|| group.output(&key)));
-            }
             for (accumulator, value) in group.accumulators.iter_mut().zip(values.iter()) {
                 accumulator.add(value, diff);
             }
         }
-        for (key, old) in before {
-            let Some(group) = self.groups.get(&key) else {
+        for key in self.changed.drain(..) {
+            let Some(group) = self.groups.get_mut(&key) else {
+                continue;
+            };
+            let Some(old) = group.before.take() else {
                 continue;
             };
             let new = group.output(&key);
@@ -477,6 +492,7 @@ pub fn render_window_aggregate<'s>(
                     emit,
                     peers,
                     groups: FastMap::default(),
+                    changed: Vec::new(),
                     closing: BTreeMap::new(),
                     readers: vec![None; peers],
                     watermark: None,
@@ -575,6 +591,7 @@ mod tests {
             emit,
             peers,
             groups: FastMap::default(),
+            changed: Vec::new(),
             closing: BTreeMap::new(),
             readers: vec![None; peers],
             watermark: None,
