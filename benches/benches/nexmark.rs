@@ -148,6 +148,10 @@ fn run_query(options: &Options, query: &str) -> Result<String, String> {
     let mut session = engine.session();
     let cpu_start = cpu_seconds();
     let start = Instant::now();
+    if std::env::var_os("LAASTER_NEXMARK_EXPLAIN").is_some() {
+        explain(&mut session, &ddl, &views, &query_statements);
+        return Err("explained (LAASTER_NEXMARK_EXPLAIN is set)".into());
+    }
     for statement in statements(&ddl)
         .iter()
         .chain(&statements(&views))
@@ -192,6 +196,41 @@ fn run_query(options: &Options, query: &str) -> Result<String, String> {
         events / cpu.max(1e-9),
         peak_rss_mb()
     ))
+}
+
+/// With `LAASTER_NEXMARK_EXPLAIN` set: creates the source and views, prints the dataflow
+/// plan of each of the query's `CREATE MATERIALIZED VIEW ... AS SELECT` statements to
+/// stderr, and runs nothing else.
+fn explain(
+    session: &mut laaster_engine::Session,
+    ddl: &str,
+    views: &str,
+    query_statements: &[String],
+) {
+    for statement in statements(ddl).iter().chain(&statements(views)) {
+        if let Err(e) = session.execute(statement) {
+            eprintln!("explain: {}", e.message);
+        }
+    }
+    for statement in query_statements {
+        let upper = statement.to_uppercase();
+        let Some(at) = upper.find(" AS SELECT") else {
+            continue;
+        };
+        let select = &statement[at + 4..];
+        match session.execute(&format!("EXPLAIN DATAFLOW PLAN FOR {select}")) {
+            Ok(results) => {
+                for result in results {
+                    if let ExecuteResult::Rows(rows) = result {
+                        for row in rows.to_text() {
+                            eprintln!("{}", row.join(" | "));
+                        }
+                    }
+                }
+            }
+            Err(e) => eprintln!("explain: {}", e.message),
+        }
+    }
 }
 
 /// Waits until sink `sink` has written every change up to now (its frontier in

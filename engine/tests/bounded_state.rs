@@ -248,6 +248,24 @@ fn session_windows_over_a_watermarked_source_match_the_ordinary_sessions() {
     matches_ordinary(2, 20_000, bid_sessions, "bid_plain", SESSIONS);
 }
 
+/// Nexmark q11's shape: each bidder's sessions of bids less than a second apart,
+/// counted (over a watermarked source, rendered as the session counts operator).
+fn bid_session_counts(bids: &str) -> String {
+    format!(
+        "SELECT B.bidder, count(*) AS bid_count,
+                SESSION_START(B.`dateTime`, INTERVAL '1' SECOND) AS starttime,
+                SESSION_END(B.`dateTime`, INTERVAL '1' SECOND) AS endtime
+         FROM {bids} B
+         GROUP BY B.bidder, SESSION(B.`dateTime`, INTERVAL '1' SECOND)"
+    )
+}
+
+#[test]
+fn session_counts_over_a_watermarked_source_match_the_ordinary_sessions() {
+    matches_ordinary(1, 20_000, bid_session_counts, "bid_plain", SESSIONS);
+    matches_ordinary(2, 20_000, bid_session_counts, "bid_plain", SESSIONS);
+}
+
 /// The 3 highest bids of each 2-second window (window Top-N over a window TVF).
 fn top_bids(bids: &str) -> String {
     format!(

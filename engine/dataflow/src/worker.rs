@@ -944,6 +944,7 @@ fn render_context<'s>(
         imports: BTreeMap::new(),
         arranged: BTreeMap::new(),
         watermarks: BTreeMap::new(),
+        shared: Default::default(),
     };
     for input in streamed.iter_mut() {
         let oks = input.rows.to_collection(scope);

@@ -201,6 +201,10 @@ pub enum Plan {
     /// freed, its output rows stay downstream. Rows arriving behind the watermark by more
     /// than the allowed lateness are dropped and counted.
     /// State: the rows of open sessions. Cost: O(open rows of the partition) per change.
+    /// A [`Plan::Reduce`] of it whose groups are its sessions (every partition column and
+    /// a session bound) and whose aggregates are all `count(*)` is rendered as one
+    /// operator emitting a row per session; it keeps the open sessions' times, not their
+    /// rows, and costs O(log n) per row that does not merge or split sessions.
     EventTimeSessions {
         input: Box<Plan>,
         partition: Vec<usize>,

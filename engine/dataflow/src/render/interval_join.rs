@@ -28,7 +28,7 @@
 //! [`Plan::IntervalJoin`]: laaster_repr::plan::Plan::IntervalJoin
 //! [`Plan::Join`]: laaster_repr::plan::Plan::Join
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use differential_dataflow::{AsCollection, Hashable, VecCollection};
@@ -40,7 +40,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
 use super::watermark::CombinedWatermark;
-use super::{ErrCollection, RenderContext, Rendered, WatermarkCollection, split_results};
+use super::{ErrCollection, FastMap, RenderContext, Rendered, WatermarkCollection, split_results};
 use crate::source::WatermarkUpdate;
 
 /// Rows held by interval joins in this process, rows freed, late rows dropped.
@@ -105,7 +105,7 @@ struct SideState {
     /// How far the other side's times reach past this side's: a left row at `t` matches
     /// right rows up to `t - lower`, a right row at `t` left rows up to `t + upper`.
     reach: i64,
-    rows: HashMap<Row, Vec<Stored>>,
+    rows: FastMap<Row, Vec<Stored>>,
     /// Keys holding rows freed once the other side's watermark reaches the index.
     by_other: BTreeMap<i64, Vec<Row>>,
     /// Keys holding rows that no longer match but whose window is still open, by the
@@ -120,7 +120,7 @@ impl SideState {
         SideState {
             time,
             reach,
-            rows: HashMap::new(),
+            rows: FastMap::default(),
             by_other: BTreeMap::new(),
             by_own: BTreeMap::new(),
             watermark: CombinedWatermark::new(peers),

@@ -20,6 +20,7 @@ pub mod watermark;
 pub mod window_agg;
 pub mod window_topk;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use differential_dataflow::operators::arrange::TraceAgent;
@@ -44,6 +45,16 @@ pub type WatermarkCollection<'s> =
 pub type RowTrace = TraceAgent<KeySpine<PackedRow, Timestamp, Diff>>;
 /// An arrangement of errors.
 pub type ErrTrace = TraceAgent<KeySpine<EvalError, Timestamp, Diff>>;
+
+/// The hasher of operator-local hash maps (keyed by rows, group keys, partition keys):
+/// foldhash, several times cheaper than std's SipHash on short rows. These maps hold
+/// one worker's state of one operator and their keys come from the data, but a HashDoS
+/// attack on them is not part of the threat model (a query's author controls its
+/// data anyway); each map still gets its own random seed, so draining one map into
+/// another never meets the clustering a shared fixed seed can cause.
+pub type FastState = foldhash::fast::RandomState;
+/// A [`HashMap`](std::collections::HashMap) with the [`FastState`] hasher.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, FastState>;
 
 /// The rows and errors of one rendered operator.
 #[derive(Clone)]
@@ -74,11 +85,49 @@ pub struct RenderContext<'s> {
     pub arranged: BTreeMap<GlobalId, Imported<'s>>,
     /// For each streamed source the dataflow reads: its readers' watermarks.
     pub watermarks: BTreeMap<GlobalId, WatermarkCollection<'s>>,
+    /// Stateful subplans rendered so far (see [`RenderContext::render`]): an identical
+    /// subplan met again (as in a query that spells out the same windowed aggregation
+    /// twice) reuses the rendered collections instead of computing them a second time.
+    pub shared: RefCell<Vec<(Plan, Rendered<'s>)>>,
+}
+
+/// Whether [`RenderContext::render`] renders identical copies of `plan` once: the
+/// operators that keep state (and whose inputs are then rendered once too).
+fn shared(plan: &Plan) -> bool {
+    matches!(
+        plan,
+        Plan::Reduce { .. }
+            | Plan::WindowAggregate { .. }
+            | Plan::EventTimeSessions { .. }
+            | Plan::SessionWindows { .. }
+            | Plan::WindowTopN { .. }
+            | Plan::TopK { .. }
+            | Plan::Join { .. }
+            | Plan::IntervalJoin { .. }
+            | Plan::Distinct { .. }
+    )
 }
 
 impl<'s> RenderContext<'s> {
-    /// Renders `plan`, returning its rows and errors.
+    /// Renders `plan`, returning its rows and errors. A stateful subplan equal to one
+    /// rendered before in this dataflow is not rendered again: its collections are
+    /// reused (they are the same collections either way, as rendering is deterministic).
     pub fn render(&self, plan: &Plan) -> Rendered<'s> {
+        if !shared(plan) {
+            return self.render_once(plan);
+        }
+        if let Some((_, rendered)) = self.shared.borrow().iter().find(|(p, _)| p == plan) {
+            return rendered.clone();
+        }
+        let rendered = self.render_once(plan);
+        self.shared
+            .borrow_mut()
+            .push((plan.clone(), rendered.clone()));
+        rendered
+    }
+
+    /// Renders `plan` (its inputs through [`RenderContext::render`]).
+    fn render_once(&self, plan: &Plan) -> Rendered<'s> {
         match plan {
             Plan::Get { id, .. } => match (self.imports.get(id), self.arranged.get(id)) {
                 (Some(rendered), _) => rendered.clone(),
@@ -125,6 +174,11 @@ impl<'s> RenderContext<'s> {
                 global,
                 monotonic,
             } => {
+                if let Some(counts) =
+                    session::render_reduce_plan(self, input, group_key, aggregates, *global)
+                {
+                    return counts;
+                }
                 if *monotonic != ReduceMonotonicity::Ordinary
                     && aggregates.iter().all(monotonic::supports)
                 {

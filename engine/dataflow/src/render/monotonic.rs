@@ -28,7 +28,7 @@
 //! broken: it is reported as an error of the view, never applied silently.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use differential_dataflow::{AsCollection, Hashable, VecCollection};
 use laaster_repr::plan::{
@@ -42,7 +42,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::ToStream;
 
 use super::topk::{group_order, rank_group, take_topk};
-use super::{Rendered, split_results};
+use super::{FastMap, Rendered, split_results};
 
 /// An output change: a row (or the error a group evaluates to), its time and diff.
 type Output = (Result<Row, EvalError>, Timestamp, Diff);
@@ -273,7 +273,7 @@ struct ReduceState {
     /// [`ReduceMonotonicity::MaxOfGrowing`]: a retraction always comes with a larger
     /// value of the same group, so it is skipped. Otherwise it is an error.
     skip_retractions: bool,
-    groups: HashMap<Row, Vec<Accumulator>>,
+    groups: FastMap<Row, Vec<Accumulator>>,
 }
 
 impl ReduceState {
@@ -282,7 +282,7 @@ impl ReduceState {
     /// is the global aggregate's sentinel: it makes the group exist.
     fn apply(&mut self, time: Timestamp, rows: Vec<((Row, Row), Diff)>, out: &mut Vec<Output>) {
         // Each changed group's output before this time (`None`: the group is new).
-        let mut before: HashMap<Row, Option<Result<Row, EvalError>>> = HashMap::new();
+        let mut before: FastMap<Row, Option<Result<Row, EvalError>>> = FastMap::default();
         for ((key, values), diff) in rows {
             if diff < 0 {
                 if !self.skip_retractions {
@@ -354,7 +354,7 @@ pub fn render_monotonic_reduce<'s>(
     let mut state = ReduceState {
         aggregates,
         skip_retractions: monotonic == ReduceMonotonicity::MaxOfGrowing,
-        groups: HashMap::new(),
+        groups: FastMap::default(),
     };
     let results = by_time(keyed, "MonotonicReduce", move |time, rows, out| {
         state.apply(time, rows, out);
@@ -383,7 +383,7 @@ enum Ranking {
 struct TopState {
     order: Vec<SortKey>,
     ranking: Ranking,
-    groups: HashMap<Row, Vec<(Row, Diff)>>,
+    groups: FastMap<Row, Vec<(Row, Diff)>>,
 }
 
 impl TopState {
@@ -459,7 +459,7 @@ impl TopState {
     /// Applies the rows of one time, grouped by key; emits each changed group's output
     /// difference.
     fn apply(&mut self, time: Timestamp, rows: Vec<((Row, Row), Diff)>, out: &mut Vec<Output>) {
-        let mut changed: HashMap<Row, Vec<(Row, Diff)>> = HashMap::new();
+        let mut changed: FastMap<Row, Vec<(Row, Diff)>> = FastMap::default();
         for ((key, row), diff) in rows {
             if diff < 0 {
                 out.push((Err(retraction_error()), time, 1));
@@ -528,7 +528,7 @@ fn render_top<'s>(
     let mut state = TopState {
         order,
         ranking,
-        groups: HashMap::new(),
+        groups: FastMap::default(),
     };
     let results = by_time(keyed, name, move |time, rows, out| {
         state.apply(time, rows, out);
@@ -661,7 +661,7 @@ mod tests {
                 aggregate(AggregateFunc::Count),
             ],
             skip_retractions: false,
-            groups: HashMap::new(),
+            groups: FastMap::default(),
         };
         let key = Row::new(vec![int(1)]);
         let values = |v: Datum| Row::new(vec![v.clone(), v.clone(), v]);
@@ -705,7 +705,7 @@ mod tests {
                 func: WindowFunc::Rank,
                 limit: Some(2),
             },
-            groups: HashMap::new(),
+            groups: FastMap::default(),
         };
         let key = Row::empty();
         let price = |p: i64, tag: i64| ((key.clone(), Row::new(vec![int(p), int(tag)])), 1);

@@ -17,7 +17,7 @@
 //!
 //! [`Plan::WindowAggregate`]: laaster_repr::plan::Plan::WindowAggregate
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use differential_dataflow::{AsCollection, Hashable};
@@ -28,7 +28,7 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
-use super::{Rendered, WatermarkCollection, split_results};
+use super::{FastMap, Rendered, WatermarkCollection, split_results};
 use crate::source::WATERMARK_DONE;
 
 /// Open (key, window) groups over every window operator in this process, and how many
@@ -261,6 +261,9 @@ struct Group {
     accumulators: Vec<Accumulator>,
     /// When the watermark reaching this closes the window (end + offset + lateness).
     close_at: i64,
+    /// With `OnUpdate`, once changed at the time being applied: its output row before
+    /// (`None` for a group new at this time).
+    before: Option<Option<Result<Row, EvalError>>>,
 }
 
 impl Group {
@@ -282,7 +285,9 @@ struct WindowState {
     aggregates: Vec<AggregateExpr>,
     emit: WindowEmit,
     peers: usize,
-    groups: HashMap<Row, Group>,
+    groups: FastMap<Row, Group>,
+    /// The groups changed at the time being applied (with `OnUpdate`; scratch).
+    changed: Vec<Row>,
     /// Open groups by the watermark that closes them.
     closing: BTreeMap<i64, Vec<Row>>,
     /// Per reader (worker index): the latest (sequence, watermark, idle).
@@ -296,8 +301,7 @@ type Output = (Result<Row, EvalError>, Timestamp, Diff);
 impl WindowState {
     /// Applies the rows of one time and emits the changes (default emission).
     fn apply_rows(&mut self, time: Timestamp, rows: Vec<(Keyed, Diff)>, out: &mut Vec<Output>) {
-        // Each changed group's row before this time.
-        let mut before: HashMap<Row, Option<Result<Row, EvalError>>> = HashMap::new();
+        let on_update = self.emit == WindowEmit::OnUpdate;
         for ((key, close_at, values), diff) in rows {
             if diff < 0 {
                 out.push((
@@ -314,27 +318,38 @@ impl WindowState {
                 LATE_ROWS.fetch_add(diff as u64, Ordering::Relaxed);
                 continue;
             }
-            let existed = self.groups.contains_key(&key);
+            // One lookup for a group that exists; a new group's key is cloned for the
+            // closing queue and, with `OnUpdate`, the list of changed groups.
             let group = match self.groups.get_mut(&key) {
-                Some(group) => group,
+                Some(group) => {
+                    if on_update && group.before.is_none() {
+                        group.before = Some(Some(group.output(&key)));
+                        self.changed.push(key);
+                    }
+                    group
+                }
                 None => {
                     LIVE_GROUPS.fetch_add(1, Ordering::Relaxed);
                     self.closing.entry(close_at).or_default().push(key.clone());
-                    self.groups.entry(key.clone()).or_insert_with(|| Group {
+                    if on_update {
+                        self.changed.push(key.clone());
+                    }
+                    self.groups.entry(key).or_insert(Group {
                         accumulators: self.aggregates.iter().map(Accumulator::new).collect(),
                         close_at,
+                        before: on_update.then_some(None),
                     })
                 }
             };
-            if self.emit == WindowEmit::OnUpdate && !before.contains_key(&key) {
-                before.insert(key.clone(), existed.then(|| group.output(&key)));
-            }
             for (accumulator, value) in group.accumulators.iter_mut().zip(values.iter()) {
                 accumulator.add(value, diff);
             }
         }
-        for (key, old) in before {
-            let Some(group) = self.groups.get(&key) else {
+        for key in self.changed.drain(..) {
+            let Some(group) = self.groups.get_mut(&key) else {
+                continue;
+            };
+            let Some(old) = group.before.take() else {
                 continue;
             };
             let new = group.output(&key);
@@ -476,7 +491,8 @@ pub fn render_window_aggregate<'s>(
                     aggregates,
                     emit,
                     peers,
-                    groups: HashMap::new(),
+                    groups: FastMap::default(),
+                    changed: Vec::new(),
                     closing: BTreeMap::new(),
                     readers: vec![None; peers],
                     watermark: None,
@@ -574,7 +590,8 @@ mod tests {
             }],
             emit,
             peers,
-            groups: HashMap::new(),
+            groups: FastMap::default(),
+            changed: Vec::new(),
             closing: BTreeMap::new(),
             readers: vec![None; peers],
             watermark: None,

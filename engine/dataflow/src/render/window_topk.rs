@@ -18,7 +18,7 @@
 //! [`Plan::Window`]: laaster_repr::plan::Plan::Window
 
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use differential_dataflow::{AsCollection, Hashable};
@@ -30,7 +30,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
 use super::watermark::CombinedWatermark;
-use super::{RenderContext, Rendered, WatermarkCollection, split_results};
+use super::{FastMap, RenderContext, Rendered, WatermarkCollection, split_results};
 use crate::source::{WATERMARK_DONE, WatermarkUpdate};
 
 static LIVE_PARTITIONS: AtomicI64 = AtomicI64::new(0);
@@ -85,7 +85,7 @@ struct TopNState {
     limit: i64,
     /// Keep only the first `limit` rows (ROW_NUMBER over an append-only input).
     prune: bool,
-    partitions: HashMap<Row, Partition>,
+    partitions: FastMap<Row, Partition>,
     /// Open partitions by the watermark that closes them.
     closing: BTreeMap<i64, Vec<Row>>,
     watermark: CombinedWatermark,
@@ -98,7 +98,7 @@ impl TopNState {
             func: spec.func,
             limit: i64::try_from(spec.limit).unwrap_or(i64::MAX),
             prune: spec.func == WindowFunc::RowNumber && !spec.time.retractable,
-            partitions: HashMap::new(),
+            partitions: FastMap::default(),
             closing: BTreeMap::new(),
             watermark: CombinedWatermark::new(peers),
         }
@@ -154,7 +154,7 @@ impl TopNState {
 
     /// Applies the rows of one time and emits each changed partition's difference.
     fn apply_rows(&mut self, time: Timestamp, rows: Vec<(Keyed, Diff)>, out: &mut Vec<Output>) {
-        let mut before: HashMap<Row, Vec<(Row, Diff)>> = HashMap::new();
+        let mut before: FastMap<Row, Vec<(Row, Diff)>> = FastMap::default();
         for ((key, close_at, row), diff) in rows {
             if self.watermark.get().is_some_and(|w| close_at <= w) {
                 if diff > 0 {
@@ -188,7 +188,7 @@ impl TopNState {
                 .get(&key)
                 .map(|p| self.ranked(p))
                 .unwrap_or_default();
-            let mut changes: HashMap<Row, Diff> = HashMap::new();
+            let mut changes: FastMap<Row, Diff> = FastMap::default();
             for (row, diff) in old {
                 *changes.entry(row).or_default() -= diff;
             }
