@@ -164,6 +164,24 @@ fn wait_done(session: &mut Session, source: &str) {
     }
 }
 
+/// Every update, at every time, of the rows in one query's result and not the other's
+/// (both ways): empty exactly when the two agree at every time.
+fn symmetric_difference(
+    session: &mut Session,
+    left: &str,
+    right: &str,
+) -> Vec<(Vec<String>, u64, i64)> {
+    drain(
+        session,
+        &format!(
+            "SUBSCRIBE TO (
+               SELECT * FROM (({left}) EXCEPT ALL ({right})) a
+               UNION ALL
+               SELECT * FROM (({right}) EXCEPT ALL ({left})) b)"
+        ),
+    )
+}
+
 /// `query(evicting input)` against `query(plain input)`: the plans use `operator` and
 /// `ordinary` (and not `operator`), their difference is empty at every time, and the
 /// result is not.
@@ -189,13 +207,7 @@ fn matches_ordinary(
         plan.contains(ordinary_operator) && !plan.contains(operator),
         "{plan}"
     );
-    let difference = format!(
-        "SUBSCRIBE TO (
-           SELECT * FROM (({evicting}) EXCEPT ALL ({ordinary})) a
-           UNION ALL
-           SELECT * FROM (({ordinary}) EXCEPT ALL ({evicting})) b)"
-    );
-    let updates = drain(&mut session, &difference);
+    let updates = symmetric_difference(&mut session, &evicting, &ordinary);
     assert!(
         updates.is_empty(),
         "{operator} and {ordinary_operator} differ (workers={workers}): {:?}",
@@ -450,13 +462,7 @@ fn interval_join_of_two_sources_matches_the_ordinary_join() {
             plan.contains("IntervalJoin") && plan.contains("watermark=events,other"),
             "{plan}"
         );
-        let difference = format!(
-            "SUBSCRIBE TO (
-               SELECT * FROM (({evicting}) EXCEPT ALL ({ordinary})) a
-               UNION ALL
-               SELECT * FROM (({ordinary}) EXCEPT ALL ({evicting})) b)"
-        );
-        let updates = drain(&mut session, &difference);
+        let updates = symmetric_difference(&mut session, &evicting, &ordinary);
         assert!(
             updates.is_empty(),
             "workers={workers}: {:?}",

@@ -51,10 +51,10 @@ impl<'s> JoinInput<'s> {
 /// Keys packed rows by the given columns, without unpacking; rows with a NULL in the key
 /// are dropped. The returned `Rendered` carries only the errors.
 fn key_packed<'s>(imported: Imported<'s>, columns: Vec<usize>) -> (Keyed<'s>, Rendered<'s>) {
-    let keyed = imported.rows.flat_map(move |row| {
-        let key = row.project(&columns);
-        (!key.has_null()).then_some((key, row))
-    });
+    let key = packed_key(columns);
+    let keyed = imported
+        .rows
+        .flat_map(move |row| key(&row).map(|key| (key, row)));
     let empty = Vec::<(Row, Timestamp, Diff)>::new()
         .to_stream(keyed.scope())
         .as_collection();
